@@ -1,0 +1,37 @@
+# The two commands of the quick start: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
+ARGS ?=
+
+.PHONY: run test lint unit bench postgres clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/connectmail serve $(ARGS)
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start
+	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
+	  echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
+
+lint: $(STAMP)
+	$(BIN)/ruff check connectmail tests bench
+	$(BIN)/ruff format --check connectmail tests bench
+	$(BIN)/mypy
+
+test: $(STAMP) postgres lint
+	$(BIN)/pytest -n 2 $(ARGS)
+
+bench: $(STAMP) postgres
+	$(BIN)/python -m bench $(ARGS)
+
+clean:
+	rm -rf $(VENV) connectmail-data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from connectmail.cli import main
+
+main()

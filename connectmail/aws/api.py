@@ -1,0 +1,255 @@
+"""The AWS API as an ASGI application: authenticate, route, parse, guard, handle, serialize.
+
+It knows services only as botocore models plus a mapping of operation names to handlers, so
+every operation of every service goes through exactly the same code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
+
+from connectmail.aws import sigv4
+from connectmail.aws.model import ServiceModel
+from connectmail.aws.restjson import Response, RestJsonProtocol, error_response
+from connectmail.aws.routing import Router
+from connectmail.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who signed a request: an account's access key, and the policy that limits it (if any)."""
+
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+    policy: Any = None
+
+
+class KeyStore(Protocol):
+    async def principal(self, access_key_id: str) -> Principal | None: ...
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """What a handler knows of the request besides its parameters."""
+
+    service: str
+    operation: str
+    region: str
+    request_id: str
+    principal: Principal
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account_id
+
+
+Handler = Callable[[RequestContext, dict[str, Any]], Awaitable[dict[str, Any]]]
+Guard = Callable[[RequestContext, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    """A service model and the handlers that implement its operations."""
+
+    model: ServiceModel
+    handlers: Mapping[str, Handler]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    """Read the request body, refusing it as soon as it is known to exceed `limit` bytes."""
+    if declared is not None and declared > limit:
+        raise BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
+async def send_response(send: Send, response: Response) -> None:
+    await send(
+        {"type": "http.response.start", "status": response.status, "headers": response.headers}
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+class AwsApi:
+    """Serves the operations of several AWS services from one endpoint."""
+
+    def __init__(
+        self,
+        services: Sequence[Service],
+        keys: KeyStore,
+        *,
+        guards: Sequence[Guard] = (),
+        max_body_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._services = {s.model.signing_name: s for s in services}
+        self._protocols = {s.model.signing_name: RestJsonProtocol(s.model) for s in services}
+        self._router = Router([s.model for s in services])
+        self._keys = keys
+        self._guards = tuple(guards)
+        self._max_body = max_body_bytes
+        self._clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = header_map(scope["headers"])
+        declared = headers.get("content-length")
+        request_id = str(uuid.uuid4())
+        try:
+            body = await read_body(
+                receive, self._max_body, int(declared) if declared and declared.isdigit() else None
+            )
+        except BodyTooLarge:
+            error = ServiceError(
+                "RequestEntityTooLargeException",
+                f"Request body exceeds {self._max_body} bytes.",
+                status=413,
+            )
+            await send_response(send, error_response(None, error, request_id))
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        response = await self.handle(
+            scope["method"],
+            raw_path.decode("latin-1").split("?", 1)[0],
+            scope.get("query_string", b"").decode("latin-1"),
+            headers,
+            body,
+            request_id,
+        )
+        await send_response(send, response)
+
+    async def handle(
+        self,
+        method: str,
+        raw_path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes,
+        request_id: str,
+    ) -> Response:
+        model: ServiceModel | None = None
+        try:
+            credential = sigv4.parse_authorization(headers.get("authorization"))
+            service = self._services.get(credential.service)
+            if service is None:
+                raise sigv4.invalid_signature(
+                    f"Credential should be scoped to correct service: "
+                    f"'{'/'.join(sorted(self._services))}'."
+                )
+            model = service.model
+            principal = await self._authenticate(
+                credential, method, raw_path, query_string, headers, body
+            )
+            query: dict[str, list[str]] = {}
+            for key, value in parse_qsl(query_string, keep_blank_values=True):
+                query.setdefault(key, []).append(value)
+            match = self._router.match(method, raw_path, query, credential.service)
+            if match is None:
+                raise ServiceError(
+                    "UnknownOperationException",
+                    f"No operation matches {method} {raw_path}.",
+                    status=404,
+                )
+            operation = match.operation
+            handler = service.handlers.get(operation.name)
+            if handler is None:
+                raise ServiceError(
+                    "UnknownOperationException",
+                    f"connectmail does not implement {model.name} {operation.name}.",
+                    status=400,
+                )
+            protocol = self._protocols[credential.service]
+            params = protocol.parse(operation, match.uri_params, query, headers, body)
+            context = RequestContext(
+                service=model.name,
+                operation=operation.name,
+                region=credential.region,
+                request_id=request_id,
+                principal=principal,
+            )
+            for guard in self._guards:
+                await guard(context, params)
+            output = await handler(context, params)
+            response = protocol.serialize(operation, output)
+            response.headers.append((b"x-amzn-requestid", request_id.encode()))
+            return response
+        except ServiceError as error:
+            return error_response(model, error, request_id)
+        except Exception:
+            log.exception("unhandled error in request %s %s", method, raw_path)
+            code = "InternalServiceException"
+            if model is not None and model.error(code) is None:
+                code = "InternalServerException"
+            return error_response(
+                model, ServiceError(code, "An internal error occurred.", status=500), request_id
+            )
+
+    async def _authenticate(
+        self,
+        credential: sigv4.Credential,
+        method: str,
+        raw_path: str,
+        query_string: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Principal:
+        signed_at = sigv4.parse_amz_date(headers)
+        principal = await self._keys.principal(credential.access_key_id)
+        if principal is None:
+            raise ServiceError(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                status=403,
+            )
+        sigv4.check_clock(credential, signed_at, self._clock())
+        sigv4.verify(
+            credential,
+            principal.secret_access_key,
+            method=method,
+            raw_path=raw_path,
+            query_string=query_string,
+            headers=headers,
+            payload_sha256=hashlib.sha256(body).hexdigest(),
+            amz_date=headers["x-amz-date"],
+        )
+        return principal

@@ -1,0 +1,286 @@
+"""Compile a model's input shapes into checkers that enforce every constraint the model states.
+
+A checker takes a decoded JSON value, its member path and a list to append problems to, and
+returns the value converted to Python (timestamps to datetimes, blobs to bytes). Types,
+required members, lengths, sizes, ranges, patterns, enums and unions are all checked here, the
+server-side mirror of botocore's client-side validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import regex
+
+from connectmail.aws.model import ServiceModel, Shape
+
+Problems = list[str]
+Checker = Callable[[Any, str, Problems], Any]
+
+MAX_PROBLEMS_REPORTED = 10
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Accept what AWS SDKs send: epoch seconds, or ISO 8601 / RFC 3339 text."""
+    if isinstance(value, bool):
+        raise ValueError("not a timestamp")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromtimestamp(float(value), tz=UTC)
+        except ValueError:
+            pass
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError("not a timestamp")
+
+
+def describe(path: str) -> str:
+    return f"Value at '{path}' failed to satisfy constraint: Member must"
+
+
+class InputValidator:
+    """Checkers for the input shapes of one service model, compiled once per shape."""
+
+    def __init__(self, model: ServiceModel) -> None:
+        self._model = model
+        self._checkers: dict[str, Checker] = {}
+
+    def checker(self, shape_name: str) -> Checker:
+        found = self._checkers.get(shape_name)
+        if found is None:
+            # A placeholder first, so recursive shapes refer to the finished checker.
+            slot: list[Checker] = []
+            self._checkers[shape_name] = lambda v, p, e: slot[0](v, p, e)
+            found = self.compile_shape(self._model.shape(shape_name))
+            slot.append(found)
+            self._checkers[shape_name] = found
+        return found
+
+    def compile_shape(self, shape: Shape) -> Checker:
+        kind = shape["type"]
+        compile_kind = getattr(self, f"_compile_{kind}")
+        checker: Checker = compile_kind(shape)
+        return checker
+
+    # -- scalars -----------------------------------------------------------------------------
+
+    def _compile_string(self, shape: Shape) -> Checker:
+        low, high = shape.get("min"), shape.get("max")
+        enum = frozenset(shape["enum"]) if "enum" in shape else None
+        enum_text = ", ".join(shape.get("enum", ()))
+        pattern_text = shape.get("pattern")
+        pattern = _compile_pattern(pattern_text)
+        sensitive = bool(shape.get("sensitive"))
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, str):
+                problems.append(f"{describe(path)} be of type string")
+                return value
+            if "\x00" in value:
+                problems.append(f"{describe(path)} not contain NUL characters")
+            length = len(value)
+            if low is not None and length < low:
+                problems.append(f"{describe(path)} have length greater than or equal to {low}")
+            if high is not None and length > high:
+                problems.append(f"{describe(path)} have length less than or equal to {high}")
+            if enum is not None and value not in enum:
+                shown = "" if sensitive else f"'{value[:100]}' "
+                problems.append(
+                    f"Value {shown}at '{path}' failed to satisfy constraint: "
+                    f"Member must satisfy enum value set: [{enum_text}]"
+                )
+            if pattern is not None and pattern.search(value) is None:
+                problems.append(
+                    f"{describe(path)} satisfy regular expression pattern: {pattern_text}"
+                )
+            return value
+
+        return check
+
+    def _compile_number(self, shape: Shape, integral: bool) -> Checker:
+        low, high = shape.get("min"), shape.get("max")
+        type_name = "integer" if integral else "number"
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            ok = isinstance(value, int) if integral else isinstance(value, int | float)
+            if isinstance(value, bool) or not ok:
+                problems.append(f"{describe(path)} be of type {type_name}")
+                return value
+            if low is not None and value < low:
+                problems.append(f"{describe(path)} have value greater than or equal to {low}")
+            if high is not None and value > high:
+                problems.append(f"{describe(path)} have value less than or equal to {high}")
+            return value
+
+        return check
+
+    def _compile_integer(self, shape: Shape) -> Checker:
+        return self._compile_number(shape, integral=True)
+
+    _compile_long = _compile_integer
+
+    def _compile_float(self, shape: Shape) -> Checker:
+        return self._compile_number(shape, integral=False)
+
+    _compile_double = _compile_float
+
+    def _compile_boolean(self, shape: Shape) -> Checker:
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, bool):
+                problems.append(f"{describe(path)} be of type boolean")
+            return value
+
+        return check
+
+    def _compile_timestamp(self, shape: Shape) -> Checker:
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            try:
+                return parse_timestamp(value)
+            except (ValueError, OverflowError, OSError):
+                problems.append(f"{describe(path)} be a timestamp")
+                return value
+
+        return check
+
+    def _compile_blob(self, shape: Shape) -> Checker:
+        low, high = shape.get("min"), shape.get("max")
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, str):
+                problems.append(f"{describe(path)} be base64-encoded binary data")
+                return value
+            try:
+                data = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                problems.append(f"{describe(path)} be base64-encoded binary data")
+                return value
+            if low is not None and len(data) < low:
+                problems.append(f"{describe(path)} have length greater than or equal to {low}")
+            if high is not None and len(data) > high:
+                problems.append(f"{describe(path)} have length less than or equal to {high}")
+            return data
+
+        return check
+
+    # -- aggregates --------------------------------------------------------------------------
+
+    def _compile_list(self, shape: Shape) -> Checker:
+        low, high = shape.get("min"), shape.get("max")
+        member_name = shape["member"]["shape"]
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, list):
+                problems.append(f"{describe(path)} be a list")
+                return value
+            if low is not None and len(value) < low:
+                problems.append(f"{describe(path)} have length greater than or equal to {low}")
+            if high is not None and len(value) > high:
+                problems.append(f"{describe(path)} have length less than or equal to {high}")
+                return value
+            member = self.checker(member_name)
+            return [
+                member(item, f"{path}.{index + 1}", problems) for index, item in enumerate(value)
+            ]
+
+        return check
+
+    def _compile_map(self, shape: Shape) -> Checker:
+        low, high = shape.get("min"), shape.get("max")
+        key_name, value_name = shape["key"]["shape"], shape["value"]["shape"]
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, dict):
+                problems.append(f"{describe(path)} be a map")
+                return value
+            if low is not None and len(value) < low:
+                problems.append(f"{describe(path)} have size greater than or equal to {low}")
+            if high is not None and len(value) > high:
+                problems.append(f"{describe(path)} have size less than or equal to {high}")
+                return value
+            check_key, check_value = self.checker(key_name), self.checker(value_name)
+            result = {}
+            for key, item in value.items():
+                check_key(key, f"{path}.key", problems)
+                if item is None:
+                    problems.append(
+                        f"Value null at '{path}.{key}' failed to satisfy constraint: "
+                        "Member must not be null"
+                    )
+                    continue
+                result[key] = check_value(item, f"{path}.{key}", problems)
+            return result
+
+        return check
+
+    def _compile_structure(self, shape: Shape) -> Checker:
+        members = {
+            name: (
+                member.get("locationName", name) if member.get("location") is None else name,
+                member["shape"],
+            )
+            for name, member in shape.get("members", {}).items()
+        }
+        required = tuple(shape.get("required", ()))
+        is_union = bool(shape.get("union"))
+
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if not isinstance(value, dict):
+                problems.append(f"{describe(path or 'input')} be a structure")
+                return value
+            prefix = f"{path}." if path else ""
+            result: dict[str, Any] = {}
+            for name, (wire_name, member_shape) in members.items():
+                item = value.get(wire_name)
+                if item is None:
+                    continue
+                result[name] = self.checker(member_shape)(item, prefix + name, problems)
+            for name in required:
+                if name not in result:
+                    problems.append(
+                        f"Value null at '{prefix}{name}' failed to satisfy "
+                        "constraint: Member must not be null"
+                    )
+            if is_union and len(result) != 1:
+                problems.append(
+                    f"Value at '{path or 'input'}' failed to satisfy constraint: "
+                    "Member must have exactly one member set"
+                )
+            return result
+
+        return check
+
+    def _compile_document(self, shape: Shape) -> Checker:
+        return lambda value, path, problems: value
+
+
+def _compile_pattern(pattern: str | None) -> Any:
+    """Model patterns are ECMAScript regular expressions, not anchored (Smithy's rule).
+
+    Python's `re` lacks the Unicode property classes (`\\p{L}`, `\\P{C}`) some patterns use;
+    those go to the `regex` module. A few patterns in the models are escaped twice
+    (`\\\\p{L}`); they are read as their evident intent, as AWS's own servers accept.
+    """
+    if pattern is None:
+        return None
+    pattern = _DOUBLE_ESCAPE.sub(r"\\\1", pattern)
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return regex.compile(pattern, regex.DOTALL | regex.V0)
+
+
+_DOUBLE_ESCAPE = re.compile(r"\\\\([pPdDsSwW+.])")
+
+
+def summarize(problems: Problems) -> str:
+    count = len(problems)
+    noun = "error" if count == 1 else "errors"
+    shown = "; ".join(problems[:MAX_PROBLEMS_REPORTED])
+    return f"{count} validation {noun} detected: {shown}"

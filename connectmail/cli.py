@@ -1,0 +1,129 @@
+"""The `connectmail` command: serve the API, print credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+import uvicorn
+from rich.console import Console
+
+from connectmail.config import Settings
+from connectmail.domain import accounts
+from connectmail.server import build_application
+
+app = typer.Typer(
+    help="Amazon Connect's email channel, self-hosted.", no_args_is_help=True, add_completion=False
+)
+console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
+
+
+def _settings(**overrides: object) -> Settings:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**given)  # type: ignore[arg-type]
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (0 picks a free one).")] = None,
+    data_dir: DataDir = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            help="sqlite:///path or postgresql://user@host/db (default: SQLite in the data dir)."
+        ),
+    ] = None,
+    relay: Annotated[
+        str | None,
+        typer.Option(
+            help="smtp://[user:pass@]host:port[?tls=starttls|implicit|none]; "
+            "without it mail is captured in the mailbox."
+        ),
+    ] = None,
+    deliver: Annotated[
+        bool | None,
+        typer.Option("--deliver/--no-deliver", help="Run the delivery worker in this process."),
+    ] = None,
+) -> None:
+    """Serve the Amazon Connect API (and Q in Connect templates) over HTTP."""
+    settings = _settings(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        relay=relay,
+        deliver=deliver,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    application = build_application(settings)
+    sock = _bind(settings.host, settings.port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    endpoint = f"http://{shown_host}:{bound_port}"
+    root, generated = application.root, application.root_generated
+    (settings.data_dir / "server.json").write_bytes(orjson.dumps({"endpoint": endpoint}))
+    if generated:
+        console.print("Generated root credentials (kept in the data directory):")
+        console.print(_exports(root), markup=False, highlight=False)
+    console.print(
+        f"connectmail listening on {endpoint} (account {root.account_id})",
+        markup=False,
+        highlight=False,
+    )
+    config = uvicorn.Config(
+        application,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level=settings.log_level,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    asyncio.run(server.serve(sockets=[sock]))
+
+
+def _exports(credentials: accounts.Credentials) -> str:
+    return "\n".join(
+        (
+            f"export AWS_ACCESS_KEY_ID={credentials.access_key_id}",
+            f"export AWS_SECRET_ACCESS_KEY={credentials.secret_access_key}",
+            f"export CONNECTMAIL_ACCOUNT_ID={credentials.account_id}",
+        )
+    )
+
+
+@app.command()
+def credentials(data_dir: DataDir = None) -> None:
+    """Print the root credentials as shell exports."""
+    settings = _settings(data_dir=data_dir)
+    configured = settings.configured_credentials
+    if configured is None and not (settings.data_dir / accounts.CREDENTIALS_FILE).exists():
+        console.print(f"No credentials in {settings.data_dir}: start the server once first.")
+        raise typer.Exit(1)
+    root, _ = accounts.root_credentials(settings.data_dir, configured)
+    typer.echo(_exports(root))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,95 @@
+"""Settings from command-line flags and `CONNECTMAIL_*` variables, with embedded defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectmail.delivery.worker import DeliveryPolicy
+from connectmail.domain.accounts import Credentials
+from connectmail.domain.contacts import ExpiryPolicy
+from connectmail.domain.outbound import OutboundPolicy
+
+
+class Settings(BaseSettings):
+    """Everything a connectmail process is built from; tests build as many as they like."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTMAIL_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = Path("connectmail-data")
+    database_url: str | None = None
+    relay: str | None = None
+    relay_connections: int = 8
+    relay_timeout_seconds: float = 30.0
+    deliver: bool = True
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    account_id: str | None = None
+
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_recipients: int = 50
+    email_addresses_per_instance: int = 100
+    default_from_addresses: list[str] = Field(default_factory=list)
+    contact_expiry_minutes: int = 14 * 24 * 60
+    max_contact_expiry_minutes: int = 90 * 24 * 60
+    idempotency_ttl_seconds: float = 24 * 3600.0
+
+    delivery_lease_seconds: float = 60.0
+    delivery_poll_seconds: float = 1.0
+    delivery_concurrency: int = 16
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    give_up_after_seconds: float = 24 * 3600.0
+    database_outage_seconds: float = 30.0
+
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'connectmail.db').resolve()}"
+
+    @property
+    def configured_credentials(self) -> Credentials | None:
+        if self.access_key_id and self.secret_access_key:
+            return Credentials(
+                self.account_id or "000000000000", self.access_key_id, self.secret_access_key
+            )
+        return None
+
+    @property
+    def on_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(
+            lease_seconds=self.delivery_lease_seconds,
+            concurrency=self.delivery_concurrency,
+            poll_seconds=self.delivery_poll_seconds,
+            retry_base_seconds=self.retry_base_seconds,
+            retry_max_seconds=self.retry_max_seconds,
+            give_up_after_seconds=self.give_up_after_seconds,
+        )
+
+    def outbound_policy(self) -> OutboundPolicy:
+        return OutboundPolicy(
+            max_recipients=self.max_recipients,
+            default_from=frozenset(a.lower() for a in self.default_from_addresses),
+        )
+
+    def expiry_policy(self) -> ExpiryPolicy:
+        return ExpiryPolicy(
+            default_minutes=self.contact_expiry_minutes, max_minutes=self.max_contact_expiry_minutes
+        )

@@ -1,0 +1,60 @@
+"""What every handler needs: the store, the policies, and running a write exactly once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.aws.api import RequestContext
+from connectmail.config import Settings
+from connectmail.domain.idempotency import ClientToken, request_fingerprint, run_once
+from connectmail.store.store import Store
+
+Write = Callable[[Connection, float], dict[str, Any]]
+
+
+@dataclass
+class Deps:
+    """Built once per app from settings and handed to every handler class."""
+
+    store: Store
+    settings: Settings
+    notify_delivery: Callable[[], None] = lambda: None
+
+
+class Handlers:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.store = deps.store
+        self.settings = deps.settings
+
+    async def write_once(
+        self,
+        ctx: RequestContext,
+        params: dict[str, Any],
+        write: Write,
+        *,
+        token_member: str = "ClientToken",
+        conflict_code: str = "IdempotencyException",
+    ) -> dict[str, Any]:
+        """Run `write` in one transaction, at most once per client token."""
+        now = time.time()
+        token = None
+        if params.get(token_member):
+            token = ClientToken(
+                account_id=ctx.account_id,
+                operation=f"{ctx.service}:{ctx.operation}",
+                token=params[token_member],
+                request_hash=request_fingerprint(params, token_member),
+                conflict_code=conflict_code,
+            )
+        ttl = self.settings.idempotency_ttl_seconds
+        return await self.store.write(lambda c: run_once(c, token, now, ttl, lambda: write(c, now)))
+
+    async def read(self, read: Callable[[Connection, float], dict[str, Any]]) -> dict[str, Any]:
+        now = time.time()
+        return await self.store.read(lambda c: read(c, now))

@@ -1,0 +1,58 @@
+"""Handlers for contacts: CreateContact, DescribeContact, StopContact, StartOutboundEmailContact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.aws import RequestContext, operation
+from connectmail.connect.base import Handlers
+from connectmail.domain import contacts, instances, outbound
+from connectmail.errors import invalid_request
+
+
+class ContactHandlers(Handlers):
+    @operation("CreateContact")
+    async def create_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def create(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            return contacts.create(c, instance, params, now, self.settings.expiry_policy())
+
+        return await self.write_once(ctx, params, create)
+
+    @operation("DescribeContact")
+    async def describe_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def describe(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            row = contacts.require(c, instance, params["ContactId"])
+            return {"Contact": contacts.describe(c, row, now)}
+
+        return await self.read(describe)
+
+    @operation("StopContact")
+    async def stop_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def stop(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            contacts.stop(c, instance, params, now)
+            return {}
+
+        return await self.write_once(ctx, params, stop)
+
+    @operation("StartOutboundEmailContact")
+    async def start_outbound_email_contact(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        policy = self.settings.outbound_policy()
+        request = outbound.prepare(params, policy)
+        if request.content is None:
+            raise invalid_request("TEMPLATE messages are not supported yet.")
+        content = request.content
+
+        def send(c: Connection, now: float) -> dict[str, Any]:
+            found = outbound.resolve(c, ctx.account_id, ctx.region, request, policy, now)
+            return outbound.accept(c, found, request, content, now)
+
+        result = await self.write_once(ctx, params, send)
+        self.deps.notify_delivery()
+        return result

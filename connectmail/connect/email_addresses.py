@@ -1,0 +1,60 @@
+"""Handlers for the email addresses of an instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.aws import RequestContext, operation
+from connectmail.connect.base import Handlers
+from connectmail.domain import email_addresses, instances
+
+
+class EmailAddressHandlers(Handlers):
+    @operation("CreateEmailAddress")
+    async def create_email_address(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def create(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            return email_addresses.create(
+                c, instance, params, now, self.settings.email_addresses_per_instance
+            )
+
+        return await self.write_once(ctx, params, create)
+
+    @operation("DescribeEmailAddress")
+    async def describe_email_address(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def describe(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            return email_addresses.describe(
+                email_addresses.require(c, instance, params["EmailAddressId"])
+            )
+
+        return await self.read(describe)
+
+    @operation("SearchEmailAddresses")
+    async def search_email_addresses(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def search(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            return email_addresses.search(c, instance, params)
+
+        return await self.read(search)
+
+    @operation("DeleteEmailAddress")
+    async def delete_email_address(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def delete(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            email_addresses.remove(
+                c, email_addresses.require(c, instance, params["EmailAddressId"])
+            )
+            return {}
+
+        return await self.write_once(ctx, params, delete)

@@ -1,0 +1,255 @@
+"""The delivery worker: claims due outbox rows under a lease, sends them, records the outcome.
+
+A lease lets a dead worker's rows come back to any worker once it runs out. Delivery is at
+least once per recipient: a message is sent again only to recipients with no final answer,
+always with the same Message-ID. A message that cannot be delivered within the give-up age is
+marked failed on its contact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, select, update
+
+from connectmail.delivery.transports import Envelope, Outcome, Transport
+from connectmail.jsontext import dumps, loads
+from connectmail.mail.compose import compose, to_bytes
+from connectmail.store.store import Store
+from connectmail.store.tables import messages, outbox
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    lease_seconds: float = 60.0
+    batch_size: int = 64
+    concurrency: int = 16
+    poll_seconds: float = 1.0
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    give_up_after_seconds: float = 24 * 3600.0
+
+    def backoff(self, attempts: int) -> float:
+        delay = min(self.retry_max_seconds, self.retry_base_seconds * 2.0 ** max(0, attempts - 1))
+        return delay * random.uniform(0.8, 1.2)
+
+
+@dataclass(frozen=True)
+class Job:
+    message_id: str
+    account_id: str
+    contact_id: str
+    rfc_message_id: str
+    spec: dict[str, Any]
+    recipients: list[str]
+    attempts: int
+    accepted_at: float
+
+
+def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy) -> list[Job]:
+    """Lease up to a batch of due rows to `owner`."""
+    due = (
+        select(outbox.c.message_id)
+        .where(
+            (outbox.c.due_at <= now)
+            & (outbox.c.lease_until.is_(None) | (outbox.c.lease_until < now))
+        )
+        .order_by(outbox.c.due_at)
+        .limit(policy.batch_size)
+    )
+    if connection.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(connection.execute(due).scalars())
+    if not ids:
+        return []
+    connection.execute(
+        update(outbox)
+        .where(outbox.c.message_id.in_(ids))
+        .values(
+            lease_owner=owner,
+            lease_until=now + policy.lease_seconds,
+            attempts=outbox.c.attempts + 1,
+        )
+    )
+    rows = connection.execute(
+        select(
+            outbox.c.message_id,
+            outbox.c.recipients,
+            outbox.c.attempts,
+            messages.c.account_id,
+            messages.c.contact_id,
+            messages.c.rfc_message_id,
+            messages.c.spec,
+            messages.c.accepted_at,
+        )
+        .join(messages, messages.c.id == outbox.c.message_id)
+        .where(outbox.c.message_id.in_(ids))
+    ).all()
+    return [
+        Job(
+            row.message_id,
+            row.account_id,
+            row.contact_id,
+            row.rfc_message_id,
+            loads(row.spec),
+            loads(row.recipients),
+            row.attempts,
+            row.accepted_at,
+        )
+        for row in rows
+    ]
+
+
+def record(
+    connection: Connection,
+    job: Job,
+    outcome: Outcome,
+    owner: str,
+    now: float,
+    policy: DeliveryPolicy,
+) -> None:
+    """Write what happened: done, retry later (only the open recipients), or failed."""
+    row = connection.execute(
+        select(messages.c.recipient_status).where(messages.c.id == job.message_id)
+    ).one()
+    final: dict[str, str] = loads(row.recipient_status)
+    final.update(dict.fromkeys(outcome.delivered, "DELIVERED"))
+    final.update({rcpt: f"FAILED: {reason}" for rcpt, reason in outcome.failed.items()})
+    retry = outcome.retry
+    if retry and now - job.accepted_at < policy.give_up_after_seconds:
+        connection.execute(
+            update(outbox)
+            .where((outbox.c.message_id == job.message_id) & (outbox.c.lease_owner == owner))
+            .values(
+                recipients=dumps(sorted(retry)),
+                lease_owner=None,
+                lease_until=None,
+                due_at=now + policy.backoff(job.attempts),
+            )
+        )
+        connection.execute(
+            update(messages)
+            .where(messages.c.id == job.message_id)
+            .values(
+                attempts=job.attempts,
+                recipient_status=dumps(final),
+                last_error=_errors({r: f"will retry: {why}" for r, why in retry.items()}),
+            )
+        )
+        return
+    final.update(
+        {
+            rcpt: f"FAILED: gave up after {policy.give_up_after_seconds:.0f}s: {why}"
+            for rcpt, why in retry.items()
+        }
+    )
+    failed = {
+        rcpt: state[len("FAILED: ") :] for rcpt, state in final.items() if state != "DELIVERED"
+    }
+    if not failed:
+        status = "DELIVERED"
+    elif len(failed) < len(final):
+        status = "PARTIALLY_DELIVERED"
+    else:
+        status = "FAILED"
+    connection.execute(delete(outbox).where(outbox.c.message_id == job.message_id))
+    connection.execute(
+        update(messages)
+        .where(messages.c.id == job.message_id)
+        .values(
+            status=status,
+            attempts=job.attempts,
+            finished_at=now,
+            recipient_status=dumps(final),
+            last_error=_errors(failed) or None,
+        )
+    )
+
+
+def _errors(reasons: dict[str, str]) -> str:
+    return "; ".join(f"{rcpt}: {why}" for rcpt, why in reasons.items())[:4000]
+
+
+class DeliveryWorker:
+    """Runs in the server process (or `connectmail worker`) until stopped."""
+
+    def __init__(self, store: Store, transport: Transport, policy: DeliveryPolicy) -> None:
+        self._store = store
+        self._transport = transport
+        self._policy = policy
+        self._owner = f"worker-{uuid.uuid4()}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._sending = asyncio.Semaphore(policy.concurrency)
+
+    def notify(self) -> None:
+        """New mail was accepted: look now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self._transport.close()
+
+    async def run(self) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                jobs = await self._store.write(
+                    lambda c: claim(c, self._owner, time.time(), self._policy)
+                )
+            except Exception:
+                log.exception("claiming outbox rows failed")
+                jobs = []
+            for job in jobs:
+                await self._sending.acquire()
+                task = asyncio.create_task(self._deliver(job))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+            if len(jobs) < self._policy.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._policy.poll_seconds)
+        if in_flight:
+            await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            spec = job.spec
+            envelope = Envelope(
+                message_id=job.message_id,
+                account_id=job.account_id,
+                contact_id=job.contact_id,
+                rfc_message_id=job.rfc_message_id,
+                subject=spec["subject"],
+                mail_from=spec["from"]["address"],
+                recipients=job.recipients,
+                data=to_bytes(compose(spec)),
+            )
+            try:
+                outcome = await self._transport.send(envelope)
+            except Exception as exc:  # a transport bug must not lose the message
+                log.exception("transport failed for message %s", job.message_id)
+                outcome = Outcome.all_retry(job.recipients, f"transport error: {exc}")
+            await self._store.write(
+                lambda c: record(c, job, outcome, self._owner, time.time(), self._policy)
+            )
+        except Exception:
+            log.exception("delivering message %s failed; its lease will expire", job.message_id)
+        finally:
+            self._sending.release()

@@ -1,0 +1,139 @@
+"""Accounts and their access keys: the root key of the first account, and keys made later.
+
+Keys live in the database so that every process serving an account sees the same ones; the
+root key is also kept in the data directory so `connectmail credentials` can print it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from connectmail.aws.api import Principal
+from connectmail.jsontext import dumps, loads
+from connectmail.store.store import Store
+from connectmail.store.tables import access_keys, accounts
+from connectmail.store.upsert import insert_ignore
+
+CREDENTIALS_FILE = "credentials.json"
+_KEY_ALPHABET = string.ascii_uppercase + "234567"
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "+/"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_id: str
+    access_key_id: str
+    secret_access_key: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "AccountId": self.account_id,
+            "AccessKeyId": self.access_key_id,
+            "SecretAccessKey": self.secret_access_key,
+        }
+
+
+def new_account_id() -> str:
+    return str(secrets.randbelow(9 * 10**11) + 10**11)
+
+
+def new_credentials(account_id: str) -> Credentials:
+    return Credentials(
+        account_id=account_id,
+        access_key_id="AKIA" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16)),
+        secret_access_key="".join(secrets.choice(_SECRET_ALPHABET) for _ in range(40)),
+    )
+
+
+def root_credentials(data_dir: Path, configured: Credentials | None) -> tuple[Credentials, bool]:
+    """The configured root credentials, else those kept in `data_dir`, else new ones.
+
+    Returns the credentials and whether they were generated now.
+    """
+    if configured is not None:
+        return configured, False
+    path = data_dir / CREDENTIALS_FILE
+    if path.exists():
+        stored = orjson.loads(path.read_bytes())
+        return Credentials(
+            stored["account_id"], stored["access_key_id"], stored["secret_access_key"]
+        ), False
+    credentials = new_credentials(new_account_id())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(asdict(credentials), option=orjson.OPT_INDENT_2))
+    temporary.replace(path)
+    return credentials, True
+
+
+def register(
+    connection: Connection,
+    credentials: Credentials,
+    *,
+    root: bool,
+    policy: dict[str, Any] | None = None,
+) -> None:
+    """Make the account and key known to the database (idempotent)."""
+    insert_ignore(
+        connection, accounts, {"id": credentials.account_id, "created_at": time.time()}, ["id"]
+    )
+    insert_ignore(
+        connection,
+        access_keys,
+        {
+            "access_key_id": credentials.access_key_id,
+            "account_id": credentials.account_id,
+            "secret_access_key": credentials.secret_access_key,
+            "policy": dumps(policy) if policy is not None else None,
+            "is_root": root,
+            "created_at": time.time(),
+        },
+        ["access_key_id"],
+    )
+
+
+def account_exists(connection: Connection, account_id: str) -> bool:
+    return (
+        connection.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
+        is not None
+    )
+
+
+class DatabaseKeyStore:
+    """Looks access keys up in the database, caching them briefly in this process."""
+
+    def __init__(self, store: Store, ttl_seconds: float = 5.0) -> None:
+        self._store = store
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def principal(self, access_key_id: str) -> Principal | None:
+        now = time.monotonic()
+        cached = self._cache.get(access_key_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        row = await self._store.read(
+            lambda c: c.execute(
+                select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+            ).first()
+        )
+        found = None
+        if row is not None:
+            found = Principal(
+                row.account_id, row.access_key_id, row.secret_access_key, loads(row.policy)
+            )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[access_key_id] = (now + (self._ttl if found else 0.5), found)
+        return found

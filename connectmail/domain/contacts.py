@@ -1,0 +1,285 @@
+"""Contacts: creating them (CreateContact), describing them, stopping them, and their expiry.
+
+An email contact made by CreateContact is a draft until StartOutboundEmailContact sends it;
+once sent it is ended, as in Amazon Connect. An unsent contact expires after its expiry
+duration and can no longer be sent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from connectmail.domain import arns
+from connectmail.errors import ServiceError, invalid_request
+from connectmail.jsontext import dumps, loads
+from connectmail.store.tables import Record, contacts, messages
+
+CREATED = "CREATED"
+SENT = "SENT"
+ENDED = "ENDED"
+
+# What CreateContact accepts, per channel (the API reference's list).
+INITIATION_METHODS = {
+    "EMAIL": {"OUTBOUND", "AGENT_REPLY", "FLOW"},
+    "VOICE": {"TRANSFER"},
+    "TASK": {"API"},
+}
+SENDABLE_METHODS = frozenset({"OUTBOUND", "AGENT_REPLY", "FLOW"})
+EMAIL_REFERENCE_TYPES = frozenset({"URL", "NUMBER", "STRING", "DATE"})
+TASK_REFERENCE_TYPES = frozenset({"URL", "NUMBER", "STRING", "DATE", "EMAIL", "ATTACHMENT"})
+ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+MAX_ATTRIBUTE_BYTES = 32_768
+EXPIRY_ATTRIBUTE = "connect:ContactExpiry"
+SUBJECT_ATTRIBUTE = "connect:EmailSubject"
+DELIVERY_ATTRIBUTE = "connectmail:DeliveryStatus"
+
+
+@dataclass(frozen=True)
+class ExpiryPolicy:
+    """How long an unsent email contact stays sendable (minutes)."""
+
+    default_minutes: int = 14 * 24 * 60
+    max_minutes: int = 90 * 24 * 60
+
+
+def create(
+    connection: Connection,
+    instance: Record,
+    params: dict[str, Any],
+    now: float,
+    expiry: ExpiryPolicy,
+) -> dict[str, Any]:
+    channel, method = params["Channel"], params["InitiationMethod"]
+    allowed = INITIATION_METHODS.get(channel)
+    if allowed is None:
+        raise invalid_request(f"CreateContact does not support the {channel} channel.")
+    if method not in allowed:
+        raise invalid_request(
+            f"InitiationMethod {method} is not supported for the {channel} channel; "
+            f"use one of {', '.join(sorted(allowed))}."
+        )
+    user_id = (params.get("UserInfo") or {}).get("UserId")
+    if channel == "EMAIL" and method in ("OUTBOUND", "AGENT_REPLY") and not user_id:
+        raise invalid_request(f"UserInfo is required for EMAIL contacts initiated by {method}.")
+    if params.get("InitiateAs") == "COMPLETED" and channel != "TASK":
+        raise invalid_request("Only TASK contacts can be initiated as COMPLETED.")
+    if params.get("PreviousContactId") and channel != "VOICE":
+        raise invalid_request(
+            "PreviousContactId can be provided only for external audio (VOICE) contacts."
+        )
+    related = None
+    if params.get("RelatedContactId"):
+        related = require(connection, instance, params["RelatedContactId"])
+    if method == "AGENT_REPLY":
+        if related is None:
+            raise invalid_request("RelatedContactId is required for AGENT_REPLY contacts.")
+        if related.channel != "EMAIL":
+            raise invalid_request("The related contact of an AGENT_REPLY must be an EMAIL contact.")
+    attributes = dict(loads(related.attributes)) if related is not None else {}
+    attributes.update(params.get("Attributes", {}))
+    check_attributes(attributes)
+    references = params.get("References", {})
+    check_references(
+        references, EMAIL_REFERENCE_TYPES if channel == "EMAIL" else TASK_REFERENCE_TYPES
+    )
+    segment_attributes = dict(params.get("SegmentAttributes", {}))
+    minutes = expiry_minutes(params.get("ExpiryDurationInMinutes"), segment_attributes, expiry)
+    contact_id = arns.new_id()
+    arn = arns.instance_child_arn(instance.arn, "contact", contact_id)
+    completed = params.get("InitiateAs") == "COMPLETED"
+    connection.execute(
+        insert(contacts).values(
+            id=contact_id,
+            instance_id=instance.id,
+            account_id=instance.account_id,
+            arn=arn,
+            channel=channel,
+            initiation_method=method,
+            state=ENDED if completed else CREATED,
+            name=params.get("Name"),
+            description=params.get("Description"),
+            related_contact_id=related.id if related is not None else None,
+            initial_contact_id=(related.initial_contact_id or related.id)
+            if related is not None
+            else None,
+            previous_contact_id=params.get("PreviousContactId"),
+            user_id=user_id,
+            attributes=dumps(attributes),
+            references=dumps(references),
+            segment_attributes=dumps(segment_attributes),
+            initiated_at=now,
+            updated_at=now,
+            disconnected_at=now if completed else None,
+            expires_at=now + minutes * 60,
+        )
+    )
+    return {"ContactId": contact_id, "ContactArn": arn}
+
+
+def expiry_minutes(
+    requested: int | None, segment_attributes: dict[str, Any], policy: ExpiryPolicy
+) -> int:
+    from_segment = (
+        ((segment_attributes.get(EXPIRY_ATTRIBUTE) or {}).get("ValueMap") or {})
+        .get("ExpiryDuration", {})
+        .get("ValueInteger")
+    )
+    minutes = requested if requested is not None else from_segment
+    if minutes is None:
+        return policy.default_minutes
+    if not 1 <= minutes <= policy.max_minutes:
+        raise invalid_request(
+            f"The contact expiry must be between 1 and {policy.max_minutes} minutes."
+        )
+    return int(minutes)
+
+
+def check_attributes(attributes: dict[str, str]) -> None:
+    total = 0
+    for key, value in attributes.items():
+        if not ATTRIBUTE_KEY.match(key):
+            raise invalid_request(
+                f"Attribute key {key[:64]!r} may contain only alphanumeric, dash and underscore "
+                "characters."
+            )
+        total += len(key.encode()) + len(value.encode())
+    if total > MAX_ATTRIBUTE_BYTES:
+        raise invalid_request(f"Attributes exceed {MAX_ATTRIBUTE_BYTES} UTF-8 bytes in total.")
+
+
+def check_references(references: dict[str, Any], allowed: frozenset[str]) -> None:
+    for key, reference in references.items():
+        if reference["Type"] not in allowed:
+            raise invalid_request(
+                f"Reference {key[:64]!r} has type {reference['Type']}, which cannot be set "
+                f"when the contact is created; use one of {', '.join(sorted(allowed))}."
+            )
+
+
+def require(
+    connection: Connection,
+    instance: Record,
+    identifier: str,
+    code: str = "ResourceNotFoundException",
+) -> Record:
+    contact_id = arns.resource_id(identifier, "contact")
+    row = connection.execute(
+        select(contacts).where(
+            (contacts.c.id == contact_id) & (contacts.c.instance_id == instance.id)
+        )
+    ).first()
+    if row is None:
+        raise ServiceError(code, f"Contact not found: {identifier}")
+    return row
+
+
+def is_active(row: Record, now: float) -> bool:
+    return bool(row.state == CREATED and row.expires_at > now)
+
+
+def check_sendable(row: Record, now: float) -> None:
+    """An email contact made for sending that has not been sent, stopped or expired."""
+    if row.channel != "EMAIL":
+        raise invalid_request(f"Contact {row.id} is a {row.channel} contact, not EMAIL.")
+    if row.initiation_method not in SENDABLE_METHODS:
+        raise invalid_request(
+            f"Contact {row.id} was initiated by {row.initiation_method}; only OUTBOUND, "
+            "AGENT_REPLY and FLOW email contacts can be sent."
+        )
+    if row.state == SENT:
+        raise invalid_request(f"Contact {row.id} has already been sent.")
+    if row.state == ENDED:
+        raise invalid_request(f"Contact {row.id} has ended.")
+    if row.expires_at <= now:
+        raise invalid_request(f"Contact {row.id} has expired.")
+
+
+def mark_sent(
+    connection: Connection,
+    row: Record,
+    now: float,
+    *,
+    subject: str,
+    customer: dict[str, Any],
+    system: dict[str, Any],
+    recipients: dict[str, Any],
+) -> None:
+    segment_attributes = loads(row.segment_attributes)
+    segment_attributes[SUBJECT_ATTRIBUTE] = {"ValueString": subject[:1024]}
+    changed = connection.execute(
+        update(contacts)
+        .where((contacts.c.id == row.id) & (contacts.c.state == CREATED))
+        .values(
+            state=SENT,
+            segment_attributes=dumps(segment_attributes),
+            customer_endpoint=dumps(customer),
+            system_endpoint=dumps(system),
+            additional_recipients=dumps(recipients),
+            updated_at=now,
+            disconnected_at=now,
+        )
+    ).rowcount
+    if changed != 1:
+        raise invalid_request(f"Contact {row.id} has already been sent.")
+
+
+def stop(connection: Connection, instance: Record, params: dict[str, Any], now: float) -> None:
+    row = require(connection, instance, params["ContactId"], code="ContactNotFoundException")
+    if not is_active(row, now):
+        raise ServiceError("ContactNotFoundException", f"Contact {row.id} is not active.")
+    reason = (params.get("DisconnectReason") or {}).get("Code")
+    connection.execute(
+        update(contacts)
+        .where((contacts.c.id == row.id) & (contacts.c.state == CREATED))
+        .values(state=ENDED, disconnected_at=now, updated_at=now, disconnect_reason=reason)
+    )
+
+
+def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
+    segment_attributes = loads(row.segment_attributes)
+    delivery = connection.execute(
+        select(messages.c.status, messages.c.last_error)
+        .where((messages.c.contact_id == row.id) & (messages.c.direction == "OUTBOUND"))
+        .order_by(messages.c.accepted_at.desc())
+        .limit(1)
+    ).first()
+    if delivery is not None:
+        segment_attributes[DELIVERY_ATTRIBUTE] = {"ValueString": delivery.status}
+        if delivery.last_error:
+            segment_attributes["connectmail:DeliveryError"] = {
+                "ValueString": delivery.last_error[:1024]
+            }
+    disconnected_at, reason = row.disconnected_at, row.disconnect_reason
+    if row.state == CREATED and row.expires_at <= now:
+        disconnected_at, reason = row.expires_at, "EXPIRED"
+    recipients = loads(row.additional_recipients) or {}
+    return {
+        "Arn": row.arn,
+        "Id": row.id,
+        "InitialContactId": row.initial_contact_id,
+        "PreviousContactId": row.previous_contact_id,
+        "RelatedContactId": row.related_contact_id,
+        "InitiationMethod": row.initiation_method,
+        "Name": row.name,
+        "Description": row.description,
+        "Channel": row.channel,
+        "AgentInfo": {"Id": row.user_id} if row.user_id else None,
+        "InitiationTimestamp": _time(row.initiated_at),
+        "LastUpdateTimestamp": _time(row.updated_at),
+        "DisconnectTimestamp": _time(disconnected_at),
+        "DisconnectReason": reason,
+        "CustomerEndpoint": loads(row.customer_endpoint),
+        "SystemEndpoint": loads(row.system_endpoint),
+        "AdditionalEmailRecipients": recipients or None,
+        "SegmentAttributes": segment_attributes or None,
+        "Attributes": loads(row.attributes) or None,
+    }
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

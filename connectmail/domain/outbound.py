@@ -1,0 +1,255 @@
+"""StartOutboundEmailContact: check the request, then accept the email for delivery.
+
+Accepting updates the contact, stores the message and queues an outbox row in one
+transaction; the delivery worker composes and sends it afterwards. The message is stored as
+what was asked for (addresses, subject, bodies, threading), with its Message-ID and Date fixed
+at acceptance, so every delivery attempt produces the same message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from connectmail.domain import arns, contacts, email_addresses, instances
+from connectmail.errors import ServiceError, invalid_request
+from connectmail.jsontext import dumps, loads
+from connectmail.mail.addresses import checked_address, checked_text
+from connectmail.mail.threading import reply_subject
+from connectmail.store.tables import Record, messages, outbox
+
+CONTENT_TYPES = ("text/plain", "text/html")
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    address: str
+    name: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"address": self.address, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the email says: subject, bodies and any extra headers (from a template)."""
+
+    subject: str
+    text: str | None = None
+    html: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """A StartOutboundEmailContact request that passed every check needing no state."""
+
+    instance_id: str
+    contact_id: str
+    sender: Mailbox | None
+    to: Mailbox
+    cc: tuple[Mailbox, ...]
+    message: dict[str, Any]
+    content: Content | None = None
+
+
+@dataclass(frozen=True)
+class OutboundPolicy:
+    max_recipients: int = 50
+    default_from: frozenset[str] = frozenset()
+
+
+def prepare(params: dict[str, Any], policy: OutboundPolicy) -> OutboundRequest:
+    """Check what can be checked without the database; RAW content is final here."""
+    to = _mailbox(params["DestinationEmailAddress"], "DestinationEmailAddress")
+    cc = tuple(
+        _mailbox(item, f"AdditionalRecipients.CcEmailAddresses.{n + 1}")
+        for n, item in enumerate(
+            (params.get("AdditionalRecipients") or {}).get("CcEmailAddresses", [])
+        )
+    )
+    if 1 + len(cc) > policy.max_recipients:
+        raise ServiceError(
+            "ServiceQuotaExceededException",
+            f"An email can have at most {policy.max_recipients} recipients: 1 in "
+            f"DestinationEmailAddress and up to {policy.max_recipients - 1} in "
+            f"CcEmailAddresses; this one has {1 + len(cc)}.",
+        )
+    sender = None
+    if params.get("FromEmailAddress"):
+        sender = _mailbox(params["FromEmailAddress"], "FromEmailAddress")
+    message = params["EmailMessage"]
+    source = message["MessageSourceType"]
+    content = None
+    if source == "RAW":
+        if "TemplatedMessageConfig" in message:
+            raise invalid_request("TemplatedMessageConfig cannot be used with a RAW message.")
+        raw = message.get("RawMessage")
+        if raw is None:
+            raise invalid_request("RawMessage is required when MessageSourceType is RAW.")
+        if raw["ContentType"] not in CONTENT_TYPES:
+            raise invalid_request(
+                f"ContentType must be text/plain or text/html, not {raw['ContentType'][:100]!r}."
+            )
+        subject = checked_text(raw["Subject"], "EmailMessage.RawMessage.Subject")
+        if raw["ContentType"] == "text/html":
+            content = Content(subject=subject, html=raw["Body"])
+        else:
+            content = Content(subject=subject, text=raw["Body"])
+    elif "RawMessage" in message:
+        raise invalid_request("RawMessage cannot be used with a TEMPLATE message.")
+    elif "TemplatedMessageConfig" not in message:
+        raise invalid_request(
+            "TemplatedMessageConfig is required when MessageSourceType is TEMPLATE."
+        )
+    return OutboundRequest(
+        instance_id=params["InstanceId"],
+        contact_id=params["ContactId"],
+        sender=sender,
+        to=to,
+        cc=cc,
+        message=message,
+        content=content,
+    )
+
+
+def _mailbox(value: dict[str, Any], member: str) -> Mailbox:
+    address = checked_address(value["EmailAddress"], f"{member}.EmailAddress")
+    name = value.get("DisplayName")
+    if name is not None:
+        checked_text(name, f"{member}.DisplayName")
+    return Mailbox(address, name or None)
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """What `accept` found in the store, for renderers that need it before sending."""
+
+    instance: Record
+    contact: Record
+    sender: Mailbox
+
+
+def resolve(
+    connection: Connection,
+    account_id: str,
+    region: str,
+    request: OutboundRequest,
+    policy: OutboundPolicy,
+    now: float,
+) -> Acceptance:
+    """Check the instance, the contact and the sender against the store."""
+    instance = instances.require(connection, account_id, region, request.instance_id)
+    contact = contacts.require(connection, instance, request.contact_id)
+    contacts.check_sendable(contact, now)
+    if request.sender is not None:
+        row = email_addresses.find(connection, instance, request.sender.address)
+        if row is None:
+            raise invalid_request(
+                f"FromEmailAddress {request.sender.address} is not an email address of "
+                f"instance {instance.id}."
+            )
+        sender = Mailbox(row.address, request.sender.name or row.display_name)
+    else:
+        row = email_addresses.default_outbound(connection, instance, policy.default_from)
+        if row is None:
+            raise invalid_request(
+                f"FromEmailAddress is not given and instance {instance.id} has no email "
+                "address to send from."
+            )
+        sender = Mailbox(row.address, row.display_name)
+    return Acceptance(instance, contact, sender)
+
+
+def accept(
+    connection: Connection,
+    found: Acceptance,
+    request: OutboundRequest,
+    content: Content,
+    now: float,
+) -> dict[str, Any]:
+    """Store the message and queue it; mark the contact sent. Runs in one transaction."""
+    contact = found.contact
+    in_reply_to, references, subject = None, [], content.subject
+    if contact.related_contact_id:
+        parent = _thread_parent(connection, contact.related_contact_id)
+        if parent is not None:
+            in_reply_to = parent.rfc_message_id
+            references = [*loads(parent.thread_references), parent.rfc_message_id]
+        if contact.initiation_method == "AGENT_REPLY":
+            subject = reply_subject(subject)
+    message_id = arns.new_id()
+    domain = found.sender.address.rsplit("@", 1)[1]
+    rfc_message_id = f"<{message_id}@{domain}>"
+    spec = {
+        "from": found.sender.as_json(),
+        "to": [request.to.as_json()],
+        "cc": [m.as_json() for m in request.cc],
+        "subject": subject,
+        "text": content.text,
+        "html": content.html,
+        "headers": [list(h) for h in content.headers],
+        "message_id": rfc_message_id,
+        "in_reply_to": in_reply_to,
+        "references": references,
+        "date": now,
+    }
+    recipients = [request.to.address, *[m.address for m in request.cc]]
+    connection.execute(
+        insert(messages).values(
+            id=message_id,
+            contact_id=contact.id,
+            account_id=contact.account_id,
+            direction="OUTBOUND",
+            rfc_message_id=rfc_message_id,
+            thread_references=dumps(references),
+            spec=dumps(spec),
+            status="PENDING",
+            attempts=0,
+            accepted_at=now,
+        )
+    )
+    connection.execute(
+        insert(outbox).values(
+            message_id=message_id,
+            due_at=now,
+            attempts=0,
+            recipients=dumps(recipients),
+            created_at=now,
+        )
+    )
+    contacts.mark_sent(
+        connection,
+        contact,
+        now,
+        subject=subject,
+        customer=_endpoint(request.to),
+        system=_endpoint(found.sender),
+        recipients={"CcList": [_recipient(m) for m in request.cc]} if request.cc else {},
+    )
+    return {"ContactId": contact.id}
+
+
+def _thread_parent(connection: Connection, contact_id: str) -> Record | None:
+    return connection.execute(
+        select(messages.c.rfc_message_id, messages.c.thread_references)
+        .where(messages.c.contact_id == contact_id)
+        .order_by(messages.c.accepted_at.desc())
+        .limit(1)
+    ).first()
+
+
+def _endpoint(mailbox: Mailbox) -> dict[str, Any]:
+    endpoint = {"Type": "EMAIL_ADDRESS", "Address": mailbox.address}
+    if mailbox.name:
+        endpoint["DisplayName"] = mailbox.name
+    return endpoint
+
+
+def _recipient(mailbox: Mailbox) -> dict[str, Any]:
+    recipient = {"Address": mailbox.address}
+    if mailbox.name:
+        recipient["DisplayName"] = mailbox.name
+    return recipient

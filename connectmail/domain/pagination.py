@@ -1,0 +1,69 @@
+"""Keyset pagination with opaque next tokens, so a page costs the same however deep it is."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Connection, Select
+
+from connectmail.errors import ServiceError
+from connectmail.store.tables import Record
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_token: str | None
+
+
+def encode_token(position: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(position)).decode()
+
+
+def decode_token(token: str, error_code: str = "InvalidRequestException") -> list[Any]:
+    try:
+        position = orjson.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        position = None
+    if not isinstance(position, list) or len(position) != 2:
+        raise ServiceError(error_code, "The NextToken is not valid.")
+    return position
+
+
+def page_after(
+    connection: Connection,
+    query: Select[Any],
+    order: Column[Any],
+    tiebreak: Column[Any],
+    max_results: int,
+    next_token: str | None,
+    view: Callable[[Record], dict[str, Any]],
+    *,
+    descending: bool = False,
+    error_code: str = "InvalidRequestException",
+) -> Page:
+    """Rows of `query` ordered by (order, tiebreak), starting after `next_token`."""
+    if next_token is not None:
+        after_order, after_tiebreak = decode_token(next_token, error_code)
+        if descending:
+            query = query.where(
+                (order < after_order) | ((order == after_order) & (tiebreak < after_tiebreak))
+            )
+        else:
+            query = query.where(
+                (order > after_order) | ((order == after_order) & (tiebreak > after_tiebreak))
+            )
+    ordering = (order.desc(), tiebreak.desc()) if descending else (order, tiebreak)
+    rows = connection.execute(query.order_by(*ordering).limit(max_results + 1)).all()
+    more = len(rows) > max_results
+    rows = rows[:max_results]
+    token = None
+    if more and rows:
+        last = rows[-1]._mapping
+        token = encode_token([last[order.name], last[tiebreak.name]])
+    return Page([view(row) for row in rows], token)

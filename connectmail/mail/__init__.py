@@ -1,0 +1,1 @@
+"""Composing and parsing RFC 5322 messages with the standard `email` package."""

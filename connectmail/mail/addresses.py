@@ -1,0 +1,41 @@
+"""Email addresses and display names as they may appear in headers we write.
+
+Addresses must be plain ASCII addr-specs; display names and subjects must not contain line
+breaks or other control characters, so nothing a caller sends can add a header.
+"""
+
+from __future__ import annotations
+
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+
+from connectmail.errors import invalid_request
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+
+
+def checked_address(value: str, member: str) -> str:
+    """The address if it is a plain addr-spec we can put in an envelope and a header."""
+    if (
+        not _ATEXT.match(value)
+        or ".." in value
+        or value.startswith(".")
+        or "@." in value
+        or ".@" in value
+    ):
+        raise invalid_request(f"{member} is not a valid email address: {value[:100]!r}")
+    try:
+        Address(addr_spec=value)
+    except (HeaderParseError, ValueError, IndexError):
+        raise invalid_request(f"{member} is not a valid email address: {value[:100]!r}") from None
+    return value
+
+
+def checked_text(value: str, member: str) -> str:
+    """Header text (a display name or subject): no line breaks or control characters."""
+    if _CONTROL.search(value):
+        raise invalid_request(f"{member} must not contain line breaks or control characters.")
+    return value

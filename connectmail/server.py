@@ -1,0 +1,90 @@
+"""Assembly: the store, the services, the delivery worker and the ASGI app, built from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from connectmail.admin import PREFIX, AdminApi
+from connectmail.aws.api import AwsApi, Receive, Scope, Send
+from connectmail.config import Settings
+from connectmail.connect import Deps, connect_service
+from connectmail.delivery.transports import (
+    CaptureTransport,
+    RelaySettings,
+    SmtpRelayTransport,
+    Transport,
+)
+from connectmail.delivery.worker import DeliveryWorker
+from connectmail.domain import accounts
+from connectmail.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings) -> Store:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.resolved_database_url, outage_deadline=settings.database_outage_seconds)
+    store.migrate()
+    return store
+
+
+def build_transport(settings: Settings, store: Store) -> Transport:
+    if settings.relay:
+        relay = RelaySettings.from_url(settings.relay, timeout=settings.relay_timeout_seconds)
+        return SmtpRelayTransport(relay, connections=settings.relay_connections)
+    return CaptureTransport(store)
+
+
+@dataclass
+class Application:
+    """The ASGI app: /_connectmail/ to the admin endpoints, everything else to the AWS API."""
+
+    settings: Settings
+    store: Store
+    api: AwsApi
+    admin: AdminApi
+    worker: DeliveryWorker | None
+    root: accounts.Credentials
+    root_generated: bool = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"].startswith(PREFIX + "/"):
+                await self.admin.app(scope, receive, send)
+            else:
+                await self.api(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.worker is not None:
+                    self.worker.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.worker is not None:
+                    await self.worker.stop()
+                self.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def build_application(settings: Settings) -> Application:
+    store = open_store(settings)
+    root, generated = accounts.root_credentials(settings.data_dir, settings.configured_credentials)
+    store.write_now(lambda c: accounts.register(c, root, root=True))
+    keys = accounts.DatabaseKeyStore(store)
+    worker = None
+    if settings.deliver:
+        worker = DeliveryWorker(store, build_transport(settings, store), settings.delivery_policy())
+    deps = Deps(
+        store=store,
+        settings=settings,
+        notify_delivery=worker.notify if worker is not None else (lambda: None),
+    )
+    api = AwsApi([connect_service(deps)], keys, max_body_bytes=settings.max_request_bytes)
+    admin = AdminApi(store, keys, open_on_loopback=settings.on_loopback)
+    return Application(settings, store, api, admin, worker, root, generated)

@@ -1,0 +1,190 @@
+"""The store: reads on a thread pool, writes group-committed by dedicated writer threads.
+
+A write is a function of a SQLAlchemy connection. Concurrent writes are gathered into one
+transaction, each in its own savepoint, so one fsync makes a whole group durable while a unit
+that fails rolls back alone. Nothing is acknowledged before its transaction has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+from connectmail.errors import ServiceError
+from connectmail.store.database import create_engines, is_sqlite, migrate, normalize_url
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Unit = Callable[[Connection], Any]
+
+MAX_GROUP = 256
+# A unit that hits a unique-key race runs again, and then sees the row that won.
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass
+class _Pending:
+    unit: Unit
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+    conflicts: int = 0
+
+
+class StoreUnavailable(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(
+            "InternalServiceException",
+            "The database is unavailable; retry the request.",
+            status=500,
+        )
+
+
+class Store:
+    """The database, shared by the API, the delivery worker and the command line."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        readers: int = 4,
+        writers: int | None = None,
+        outage_deadline: float = 30.0,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.sqlite = is_sqlite(self.url)
+        self.write_engine, self.read_engine = create_engines(self.url, readers=readers)
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._outage_deadline = outage_deadline
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="store-read")
+        count = writers or (1 if self.sqlite else 3)
+        self._threads = [
+            threading.Thread(target=self._write_loop, name=f"store-write-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    def migrate(self) -> None:
+        migrate(self.write_engine)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._readers.shutdown(wait=True)
+        self.write_engine.dispose()
+        self.read_engine.dispose()
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self.read_now, fn)
+
+    def read_now(self, fn: Callable[[Connection], T]) -> T:
+        """Run a read in this thread (for the command line and the writer-free paths)."""
+        deadline = time.monotonic() + self._outage_deadline
+        while True:
+            try:
+                with self.read_engine.connect() as connection, connection.begin():
+                    return fn(connection)
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() > deadline:
+                    raise StoreUnavailable() from exc
+                log.warning("database read failed, retrying: %s", exc.orig)
+                time.sleep(0.2)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(fn, future, loop))
+        return await future
+
+    def write_now(self, fn: Callable[[Connection], T]) -> T:
+        """Run a write in its own transaction in this thread (command line, start-up)."""
+        with self.write_engine.connect() as connection, connection.begin():
+            return fn(connection)
+
+    def _write_loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                group.append(item)
+            self._commit_group(group)
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        deadline = time.monotonic() + self._outage_deadline
+        while True:
+            try:
+                outcomes = self._run_group(group)
+                break
+            except (OperationalError, InterfaceError) as exc:
+                if time.monotonic() > deadline:
+                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                    outcomes = [(False, StoreUnavailable()) for _ in group]
+                    break
+                log.warning("database write failed, retrying the group: %s", exc.orig)
+                time.sleep(0.2)
+        retry: list[_Pending] = []
+        for pending, (ok, value) in zip(group, outcomes, strict=True):
+            if (
+                not ok
+                and isinstance(value, IntegrityError)
+                and pending.conflicts < MAX_CONFLICT_RETRIES
+            ):
+                pending.conflicts += 1
+                retry.append(pending)
+                continue
+            pending.loop.call_soon_threadsafe(_settle, pending.future, ok, value)
+        if retry:
+            self._commit_group(retry)
+
+    def _run_group(self, group: list[_Pending]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        with self.write_engine.connect() as connection, connection.begin():
+            for pending in group:
+                try:
+                    with connection.begin_nested():
+                        outcomes.append((True, pending.unit(connection)))
+                except (OperationalError, InterfaceError):
+                    raise  # the database, not the unit: the whole group runs again
+                except Exception as exc:  # the unit's own failure: it alone rolls back
+                    outcomes.append((False, exc))
+        return outcomes
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.cancelled():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

@@ -1,0 +1,1 @@
+"""Real parts for tests: a connectmail server process, SMTP sinks, PostgreSQL databases."""
