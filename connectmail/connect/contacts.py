@@ -45,14 +45,23 @@ class ContactHandlers(Handlers):
     ) -> dict[str, Any]:
         policy = self.settings.outbound_policy()
         request = outbound.prepare(params, policy)
-        if request.content is None:
-            raise invalid_request("TEMPLATE messages are not supported yet.")
-        content = request.content
 
         def send(c: Connection, now: float) -> dict[str, Any]:
             found = outbound.resolve(c, ctx.account_id, ctx.region, request, policy, now)
+            content = request.content or self.render_template(c, ctx, found, request, now)
             return outbound.accept(c, found, request, content, now)
 
         result = await self.write_once(ctx, params, send)
         self.deps.notify_delivery()
         return result
+
+    def render_template(
+        self,
+        connection: Connection,
+        ctx: RequestContext,
+        found: outbound.Acceptance,
+        request: outbound.OutboundRequest,
+        now: float,
+    ) -> outbound.Content:
+        """The content of a TEMPLATE message (Amazon Q in Connect message templates)."""
+        raise invalid_request("TEMPLATE messages are not supported yet.")
