@@ -54,7 +54,7 @@ def encode_mailbox(mailbox: dict[str, Any]) -> str:
     address, name = mailbox["address"], mailbox.get("name")
     if not name:
         return str(address)
-    if _plain(name):
+    if _plain(name) and len(name) <= MAX_PLAIN_WORD:
         return str(formataddr((name, address)))
     return f"{Header(name, 'utf-8').encode(linesep=CRLF)} <{address}>"
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,5 +129,5 @@ class ServerProcess:
             return json.loads(response.read())
 
     def mailbox(self, **filters: str) -> list[dict[str, Any]]:
-        query = "&".join(f"{k}={urllib.request.quote(v)}" for k, v in filters.items())
+        query = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in filters.items())
         return list(self.admin(f"mailbox?{query}")["Messages"])

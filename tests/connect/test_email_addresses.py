@@ -1,0 +1,161 @@
+"""The email addresses of an instance: create, describe, search, delete, and their limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.connect import make_outpost, unique_address
+from tests.support.server import ServerProcess
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_create_describe_delete(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    address = unique_address("Sales")
+    created = client.create_email_address(
+        InstanceId=outpost.instance_id,
+        EmailAddress=address,
+        DisplayName="Sales Team",
+        Description="where deals happen",
+        Tags={"dept": "sales"},
+    )
+    assert created["EmailAddressArn"].endswith(f"/email-address/{created['EmailAddressId']}")
+    assert f"instance/{outpost.instance_id}/" in created["EmailAddressArn"]
+
+    described = client.describe_email_address(
+        InstanceId=outpost.instance_id, EmailAddressId=created["EmailAddressId"]
+    )
+    assert described["EmailAddress"] == address.lower()
+    assert described["DisplayName"] == "Sales Team"
+    assert described["Description"] == "where deals happen"
+    assert described["Tags"] == {"dept": "sales"}
+    assert described["CreateTimestamp"].endswith("Z")
+
+    client.delete_email_address(
+        InstanceId=outpost.instance_id, EmailAddressId=created["EmailAddressId"]
+    )
+    with pytest.raises(ClientError) as exc:
+        client.describe_email_address(
+            InstanceId=outpost.instance_id, EmailAddressId=created["EmailAddressId"]
+        )
+    assert code(exc) == "ResourceNotFoundException"
+
+
+def test_an_address_belongs_to_one_instance(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    first, second = make_outpost(client), make_outpost(client)
+    with pytest.raises(ClientError) as exc:
+        client.create_email_address(
+            InstanceId=second.instance_id, EmailAddress=first.sender.upper()
+        )
+    assert code(exc) == "DuplicateResourceException"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "not-an-address",
+        "a@b",
+        "two@@example.com",
+        "sp ace@example.com",
+        "x@example.com>, y@example.com",
+        "line\r\nbreak@example.com",
+        "é@example.com",
+    ],
+)
+def test_invalid_addresses_are_refused(shared_server: ServerProcess, address: str) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    with pytest.raises(ClientError) as exc:
+        client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=address)
+    assert code(exc) == "InvalidRequestException"
+
+
+def test_search_by_condition_and_tags(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client, display_name="Main Desk")
+    billing = unique_address("billing")
+    client.create_email_address(
+        InstanceId=outpost.instance_id,
+        EmailAddress=billing,
+        DisplayName="Billing",
+        Tags={"dept": "finance"},
+    )
+
+    everything = client.search_email_addresses(InstanceId=outpost.instance_id)
+    assert everything["ApproximateTotalCount"] == 2
+
+    found = client.search_email_addresses(
+        InstanceId=outpost.instance_id,
+        SearchCriteria={
+            "StringCondition": {
+                "FieldName": "EmailAddress",
+                "Value": "billing",
+                "ComparisonType": "STARTS_WITH",
+            }
+        },
+    )
+    assert [a["EmailAddress"] for a in found["EmailAddresses"]] == [billing]
+
+    tagged = client.search_email_addresses(
+        InstanceId=outpost.instance_id,
+        SearchFilter={"TagFilter": {"TagCondition": {"TagKey": "dept", "TagValue": "finance"}}},
+    )
+    assert [a["DisplayName"] for a in tagged["EmailAddresses"]] == ["Billing"]
+
+    either = client.search_email_addresses(
+        InstanceId=outpost.instance_id,
+        SearchCriteria={
+            "OrConditions": [
+                {
+                    "StringCondition": {
+                        "FieldName": "DisplayName",
+                        "Value": "desk",
+                        "ComparisonType": "CONTAINS",
+                    }
+                },
+                {
+                    "StringCondition": {
+                        "FieldName": "DisplayName",
+                        "Value": "Billing",
+                        "ComparisonType": "EXACT",
+                    }
+                },
+            ]
+        },
+    )
+    assert either["ApproximateTotalCount"] == 2
+
+
+def test_search_pages(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    for _ in range(4):
+        client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=unique_address())
+    seen: list[str] = []
+    token: dict[str, Any] = {}
+    while True:
+        page = client.search_email_addresses(InstanceId=outpost.instance_id, MaxResults=2, **token)
+        seen += [a["EmailAddressId"] for a in page["EmailAddresses"]]
+        if "NextToken" not in page:
+            break
+        token = {"NextToken": page["NextToken"]}
+    assert len(seen) == 5 == len(set(seen))
+
+
+def test_quota_of_addresses_per_instance(start_server: Any) -> None:
+    server = start_server(env={"CONNECTMAIL_EMAIL_ADDRESSES_PER_INSTANCE": "2"})
+    client = server.client()
+    outpost = make_outpost(client)
+    client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=unique_address())
+    with pytest.raises(ClientError) as exc:
+        client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=unique_address())
+    assert code(exc) == "ServiceQuotaExceededException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 402

@@ -1,0 +1,172 @@
+"""Nothing accepted is lost: crashes, relays that are down or refuse, and retries."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.support.connect import Outpost, make_outpost, unique_address
+from tests.support.server import ServerProcess
+from tests.support.smtp import SmtpSink, free_port
+
+FAST_RETRIES = {
+    "CONNECTMAIL_RETRY_BASE_SECONDS": "0.2",
+    "CONNECTMAIL_RETRY_MAX_SECONDS": "0.5",
+    "CONNECTMAIL_DELIVERY_POLL_SECONDS": "0.2",
+}
+
+
+def delivery_status(outpost: Outpost, contact_id: str) -> dict[str, str]:
+    contact = outpost.client.describe_contact(InstanceId=outpost.instance_id, ContactId=contact_id)[
+        "Contact"
+    ]
+    return {
+        key: value["ValueString"]
+        for key, value in contact["SegmentAttributes"].items()
+        if key.startswith("connectmail:")
+    }
+
+
+def wait_for_status(
+    outpost: Outpost, contact_id: str, wanted: str, timeout: float = 15.0
+) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    status: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        status = delivery_status(outpost, contact_id)
+        if status.get("connectmail:DeliveryStatus") == wanted:
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"contact {contact_id} stayed {status}")
+
+
+def test_kill_after_accept_delivers_exactly_the_accepted(
+    start_server: Any, relay: SmtpSink, database_url: str
+) -> None:
+    server: ServerProcess = start_server(
+        "--relay", relay.url, "--database-url", database_url, "--no-deliver"
+    )
+    outpost = make_outpost(server.client())
+    accepted = []
+    for n in range(20):
+        contact_id = outpost.contact()
+        outpost.send(contact_id, to=f"customer{n}@example.org", subject=f"message {n}")
+        accepted.append(contact_id)
+    server.kill()
+    assert relay.received == []
+
+    server.args = ["--relay", relay.url, "--database-url", database_url]
+    server.start()
+    received = relay.wait_for(20)
+    time.sleep(0.5)  # anything extra would arrive now
+    received = relay.received
+    assert len(received) == 20
+    assert len({r.message["Message-ID"] for r in received}) == 20
+    assert sorted(str(r.message["Subject"]) for r in received) == sorted(
+        f"message {n}" for n in range(20)
+    )
+    outpost.client = server.client()
+    for contact_id in accepted:
+        assert wait_for_status(outpost, contact_id, "DELIVERED")
+
+
+def test_relay_down_then_up(start_server: Any) -> None:
+    port = free_port()
+    server = start_server("--relay", f"smtp://127.0.0.1:{port}?tls=none", env=FAST_RETRIES)
+    outpost = make_outpost(server.client())
+    contact_id = outpost.contact()
+    outpost.send(contact_id, to="patient@example.org")
+    time.sleep(1.0)
+    status = delivery_status(outpost, contact_id)
+    assert status["connectmail:DeliveryStatus"] == "PENDING"
+    assert "relay unavailable" in status["connectmail:DeliveryError"]
+
+    sink = SmtpSink(port=port).start()
+    try:
+        (received,) = sink.wait_for(1)
+        assert received.recipients == ["patient@example.org"]
+        wait_for_status(outpost, contact_id, "DELIVERED")
+    finally:
+        sink.stop()
+
+
+def test_permanent_refusal_fails_only_that_recipient(start_server: Any) -> None:
+    sink = SmtpSink(refuse={"gone@example.org": "550 5.1.1 No such user"}).start()
+    try:
+        server = start_server("--relay", sink.url, env=FAST_RETRIES)
+        outpost = make_outpost(server.client())
+        contact_id = outpost.contact()
+        outpost.send(
+            contact_id,
+            to="here@example.org",
+            AdditionalRecipients={"CcEmailAddresses": [{"EmailAddress": "gone@example.org"}]},
+        )
+        status = wait_for_status(outpost, contact_id, "PARTIALLY_DELIVERED")
+        assert "gone@example.org: 550" in status["connectmail:DeliveryError"]
+        assert [r.recipients for r in sink.received] == [["here@example.org"]]
+
+        lost = outpost.contact()
+        outpost.send(lost, to="gone@example.org")
+        status = wait_for_status(outpost, lost, "FAILED")
+        assert "No such user" in status["connectmail:DeliveryError"]
+    finally:
+        sink.stop()
+
+
+def test_temporary_refusal_retries_only_that_recipient(start_server: Any) -> None:
+    sink = SmtpSink(refuse={"busy@example.org": "451 4.3.0 Try again later"}).start()
+    try:
+        server = start_server("--relay", sink.url, env=FAST_RETRIES)
+        outpost = make_outpost(server.client())
+        contact_id = outpost.contact()
+        to = unique_address("first")
+        outpost.send(
+            contact_id,
+            to=to,
+            AdditionalRecipients={"CcEmailAddresses": [{"EmailAddress": "busy@example.org"}]},
+        )
+        (first,) = sink.wait_for(1)
+        assert first.recipients == [to]
+        assert delivery_status(outpost, contact_id)["connectmail:DeliveryStatus"] == "PENDING"
+
+        sink.handler.refuse.clear()
+        received = sink.wait_for(2)
+        assert received[1].recipients == ["busy@example.org"]
+        assert received[1].message["Message-ID"] == first.message["Message-ID"]
+        wait_for_status(outpost, contact_id, "DELIVERED")
+        time.sleep(0.5)
+        assert len(sink.received) == 2
+    finally:
+        sink.stop()
+
+
+def test_relay_refusing_data_temporarily_is_retried(start_server: Any) -> None:
+    sink = SmtpSink(data_reply="421 4.3.2 Service shutting down").start()
+    try:
+        server = start_server("--relay", sink.url, env=FAST_RETRIES)
+        outpost = make_outpost(server.client())
+        contact_id = outpost.contact()
+        outpost.send(contact_id, to="later@example.org")
+        time.sleep(0.8)
+        assert delivery_status(outpost, contact_id)["connectmail:DeliveryStatus"] == "PENDING"
+        sink.handler.data_reply = None
+        (received,) = sink.wait_for(1)
+        assert received.recipients == ["later@example.org"]
+        wait_for_status(outpost, contact_id, "DELIVERED")
+    finally:
+        sink.stop()
+
+
+def test_accepted_mail_survives_a_restart_in_capture_mode(start_server: Any) -> None:
+    server: ServerProcess = start_server("--no-deliver")
+    outpost = make_outpost(server.client())
+    contact_id = outpost.contact()
+    outpost.send(contact_id, to="kept@example.org")
+    server.kill()
+    server.args = []
+    server.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not server.mailbox(contact_id=contact_id):
+        time.sleep(0.05)
+    (captured,) = server.mailbox(contact_id=contact_id)
+    assert captured["Recipients"] == ["kept@example.org"]

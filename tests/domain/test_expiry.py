@@ -1,0 +1,77 @@
+"""Contact expiry, at a chosen moment: an unsent contact past its expiry cannot be sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection
+
+from connectmail.domain import contacts, instances
+from connectmail.domain.contacts import ExpiryPolicy
+from connectmail.errors import ServiceError
+from connectmail.store.store import Store
+
+ACCOUNT, REGION, NOW = "123456789012", "us-east-1", 1_800_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(f"sqlite:///{tmp_path / 'expiry.db'}")
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def make_contact(connection: Connection) -> tuple[str, str]:
+    created = instances.create(
+        connection,
+        ACCOUNT,
+        REGION,
+        {
+            "IdentityManagementType": "SAML",
+            "InstanceAlias": "x",
+            "InboundCallsEnabled": True,
+            "OutboundCallsEnabled": True,
+        },
+        NOW,
+    )
+    instance = instances.require(connection, ACCOUNT, REGION, created["Id"])
+    contact = contacts.create(
+        connection,
+        instance,
+        {"Channel": "EMAIL", "InitiationMethod": "FLOW"},
+        NOW,
+        ExpiryPolicy(default_minutes=60),
+    )
+    return created["Id"], contact["ContactId"]
+
+
+def test_unsent_contact_expires_after_its_expiry(store: Store) -> None:
+    instance_id, contact_id = store.write_now(make_contact)
+
+    def sendable_at(at: float) -> dict[str, Any]:
+        def run(connection: Connection) -> dict[str, Any]:
+            instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+            row = contacts.require(connection, instance, contact_id)
+            contacts.check_sendable(row, at)
+            return contacts.describe(connection, row, at)
+
+        return store.read_now(run)
+
+    assert sendable_at(NOW + 59 * 60)["DisconnectTimestamp"] is None
+    with pytest.raises(ServiceError) as exc:
+        sendable_at(NOW + 61 * 60)
+    assert exc.value.code == "InvalidRequestException" and "expired" in exc.value.message
+
+    def described(connection: Connection) -> dict[str, Any]:
+        instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+        return contacts.describe(
+            connection, contacts.require(connection, instance, contact_id), NOW + 61 * 60
+        )
+
+    expired = store.read_now(described)
+    assert expired["DisconnectReason"] == "EXPIRED"
+    assert expired["DisconnectTimestamp"].timestamp() == NOW + 60 * 60

@@ -1,0 +1,85 @@
+"""The store on both databases: group commit, failing units rolled back alone, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, func, insert, select
+
+from connectmail.errors import ServiceError
+from connectmail.store.store import Store
+from connectmail.store.tables import accounts
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store(database_url)
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+def add_account(account_id: str) -> Any:
+    def unit(connection: Connection) -> str:
+        connection.execute(insert(accounts).values(id=account_id, created_at=0.0))
+        return account_id
+
+    return unit
+
+
+def count(connection: Connection) -> int:
+    return int(connection.execute(select(func.count()).select_from(accounts)).scalar_one())
+
+
+def test_concurrent_writes_all_commit(store: Store) -> None:
+    async def run() -> list[str]:
+        writes = [store.write(add_account(f"{n:012d}")) for n in range(300)]
+        return list(await asyncio.gather(*writes))
+
+    assert len(asyncio.run(run())) == 300
+    assert store.read_now(count) == 300
+
+
+def test_a_failing_unit_rolls_back_alone(store: Store) -> None:
+    def half_then_fail(connection: Connection) -> None:
+        connection.execute(insert(accounts).values(id="999999999999", created_at=0.0))
+        raise ServiceError("InvalidRequestException", "no")
+
+    async def run() -> tuple[Any, ...]:
+        return await asyncio.gather(
+            store.write(add_account("000000000001")),
+            store.write(half_then_fail),
+            store.write(add_account("000000000002")),
+            return_exceptions=True,
+        )
+
+    first, failed, second = asyncio.run(run())
+    assert (first, second) == ("000000000001", "000000000002")
+    assert isinstance(failed, ServiceError)
+    ids = store.read_now(lambda c: set(c.execute(select(accounts.c.id)).scalars()))
+    assert ids == {"000000000001", "000000000002"}
+
+
+def test_duplicate_keys_fail_only_their_unit(store: Store) -> None:
+    store.write_now(add_account("000000000007"))
+
+    async def run() -> tuple[Any, ...]:
+        return await asyncio.gather(
+            store.write(add_account("000000000007")),
+            store.write(add_account("000000000008")),
+            return_exceptions=True,
+        )
+
+    duplicate, fresh = asyncio.run(run())
+    assert isinstance(duplicate, Exception)
+    assert fresh == "000000000008"
+
+
+def test_migrate_twice_is_harmless(database_url: str) -> None:
+    for _ in range(2):
+        opened = Store(database_url)
+        opened.migrate()
+        opened.close()
