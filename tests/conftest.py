@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.databases import database
+from tests.support.databases import database, postgres_database
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
@@ -21,34 +21,55 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    with database(backend, tmp_path) as url:
-        yield url
+def running_servers() -> Iterator[list[ServerProcess]]:
+    """The servers a test started. Fixtures they depend on stop them before going away."""
+    servers: list[ServerProcess] = []
+    yield servers
+    stop_all(servers)
+
+
+def stop_all(servers: list[ServerProcess]) -> None:
+    for server in servers:
+        server.stop()
 
 
 @pytest.fixture
-def relay() -> Iterator[SmtpSink]:
+def database_url(
+    backend: str, tmp_path: Path, running_servers: list[ServerProcess]
+) -> Iterator[str]:
+    with database(backend, tmp_path) as url:
+        yield url
+        stop_all(running_servers)
+
+
+@pytest.fixture
+def postgres_url(running_servers: list[ServerProcess]) -> Iterator[str]:
+    with postgres_database() as url:
+        yield url
+        stop_all(running_servers)
+
+
+@pytest.fixture
+def relay(running_servers: list[ServerProcess]) -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
+    stop_all(running_servers)
     sink.stop()
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Any]:
+def start_server(tmp_path: Path, running_servers: list[ServerProcess]) -> Any:
     """Start servers for a test; all are stopped at its end."""
-    started: list[ServerProcess] = []
 
     def start(
         *args: str, data_dir: Path | None = None, env: dict[str, str] | None = None
     ) -> ServerProcess:
-        directory = data_dir or tmp_path / f"server-{len(started)}"
+        directory = data_dir or tmp_path / f"server-{len(running_servers)}"
         server = ServerProcess(directory, list(args), env or {})
-        started.append(server)
+        running_servers.append(server)
         return server.start()
 
-    yield start
-    for server in started:
-        server.stop()
+    return start
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

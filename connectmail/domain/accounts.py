@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from connectmail.access.policy import parse_policy
 from connectmail.aws.api import Principal
 from connectmail.jsontext import dumps, loads
 from connectmail.store.store import Store
@@ -103,6 +104,28 @@ def register(
     )
 
 
+def create_account(connection: Connection) -> Credentials:
+    """A new account with its first key (no policy: it may do anything in its account)."""
+    while True:
+        credentials = new_credentials(new_account_id())
+        if not account_exists(connection, credentials.account_id):
+            register(connection, credentials, root=True)
+            return credentials
+
+
+def create_key(
+    connection: Connection, account_id: str, policy: dict[str, Any] | None
+) -> Credentials:
+    """Another key for an existing account, limited by `policy` when one is given."""
+    if not account_exists(connection, account_id):
+        raise LookupError(f"no account {account_id}")
+    if policy is not None:
+        parse_policy(policy)  # refuse a malformed policy now, not at the key's first use
+    credentials = new_credentials(account_id)
+    register(connection, credentials, root=False, policy=policy)
+    return credentials
+
+
 def account_exists(connection: Connection, account_id: str) -> bool:
     return (
         connection.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
@@ -130,9 +153,8 @@ class DatabaseKeyStore:
         )
         found = None
         if row is not None:
-            found = Principal(
-                row.account_id, row.access_key_id, row.secret_access_key, loads(row.policy)
-            )
+            policy = parse_policy(loads(row.policy)) if row.policy else None
+            found = Principal(row.account_id, row.access_key_id, row.secret_access_key, policy)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[access_key_id] = (now + (self._ttl if found else 0.5), found)

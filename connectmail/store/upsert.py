@@ -17,5 +17,7 @@ def insert_ignore(
         dialect.insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=conflict_columns)
+        # RETURNING, not rowcount: psycopg reports -1 for an insert that did nothing.
+        .returning(table.c[conflict_columns[0]])
     )
-    return bool(connection.execute(statement).rowcount)
+    return connection.execute(statement).first() is not None

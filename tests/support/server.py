@@ -99,9 +99,19 @@ class ServerProcess:
             self.args = args
         return self.start()
 
+    def _stored(self) -> dict[str, str]:
+        if "CONNECTMAIL_ACCESS_KEY_ID" in self.env:
+            return {
+                "access_key_id": self.env["CONNECTMAIL_ACCESS_KEY_ID"],
+                "secret_access_key": self.env["CONNECTMAIL_SECRET_ACCESS_KEY"],
+                "account_id": self.env.get("CONNECTMAIL_ACCOUNT_ID", "000000000000"),
+            }
+        stored: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
+        return stored
+
     @property
     def credentials(self) -> dict[str, str]:
-        stored = json.loads((self.data_dir / "credentials.json").read_text())
+        stored = self._stored()
         return {
             "aws_access_key_id": stored["access_key_id"],
             "aws_secret_access_key": stored["secret_access_key"],
@@ -109,7 +119,7 @@ class ServerProcess:
 
     @property
     def account_id(self) -> str:
-        return str(json.loads((self.data_dir / "credentials.json").read_text())["account_id"])
+        return self._stored()["account_id"]
 
     def client(self, service: str = "connect", region: str = REGION, **kwargs: Any) -> Any:
         config = kwargs.pop("config", Config(retries={"max_attempts": 1, "mode": "standard"}))

@@ -1,0 +1,1 @@
+"""Who may do what: IAM-style key policies, the resources a request touches, throttling."""

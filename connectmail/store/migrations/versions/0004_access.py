@@ -1,0 +1,30 @@
+"""Token buckets for throttling, shared by every process.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "rate_buckets",
+        sa.Column("account_id", sa.String(length=12), nullable=False),
+        sa.Column("bucket", sa.String(length=128), nullable=False),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("account_id", "bucket"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("rate_buckets")

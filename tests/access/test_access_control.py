@@ -1,0 +1,255 @@
+"""Accounts and keys: no request reaches another account, and policies limit what a key does."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.cli import connectmail, created
+from tests.support.connect import Outpost, make_outpost
+from tests.support.server import ServerProcess
+
+
+def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def as_key(server: ServerProcess, key: dict[str, Any], **kwargs: Any) -> Any:
+    return server.client(
+        credentials={
+            "aws_access_key_id": key["AccessKeyId"],
+            "aws_secret_access_key": key["SecretAccessKey"],
+        },
+        **kwargs,
+    )
+
+
+def test_accounts_are_isolated(shared_server: ServerProcess, tmp_path: Path) -> None:
+    other = created(
+        "accounts",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        *database_args(shared_server),
+    )
+    assert set(other) == {"AccountId", "AccessKeyId", "SecretAccessKey"}
+    assert len(other["AccountId"]) == 12 and other["AccountId"] != shared_server.account_id
+    mine = make_outpost(shared_server.client())
+    theirs = make_outpost(as_key(shared_server, other))
+    assert (
+        f":{other['AccountId']}:instance/"
+        in theirs.client.describe_instance(InstanceId=theirs.instance_id)["Instance"]["Arn"]
+    )
+
+    their_contact = theirs.contact()
+    probes: list[Callable[[], Any]] = [
+        lambda: mine.client.describe_instance(InstanceId=theirs.instance_id),
+        lambda: mine.client.describe_contact(
+            InstanceId=theirs.instance_id, ContactId=their_contact
+        ),
+        lambda: mine.client.describe_contact(InstanceId=mine.instance_id, ContactId=their_contact),
+        lambda: mine.send(their_contact),
+        lambda: mine.client.stop_contact(InstanceId=theirs.instance_id, ContactId=their_contact),
+        lambda: mine.client.describe_email_address(
+            InstanceId=theirs.instance_id, EmailAddressId=theirs.sender_id
+        ),
+        lambda: mine.client.delete_instance(InstanceId=theirs.instance_id),
+        lambda: mine.client.create_contact(
+            InstanceId=theirs.instance_id, Channel="EMAIL", InitiationMethod="FLOW"
+        ),
+        lambda: mine.client.describe_instance(
+            InstanceId=(
+                f"arn:aws:connect:us-east-1:{other['AccountId']}:instance/{theirs.instance_id}"
+            )
+        ),
+    ]
+    for probe in probes:
+        with pytest.raises(ClientError) as exc:
+            probe()
+        assert code(exc) in ("ResourceNotFoundException", "ContactNotFoundException")
+    assert theirs.instance_id not in [
+        i["Id"] for i in mine.client.list_instances()["InstanceSummaryList"]
+    ]
+    theirs.send(their_contact)  # untouched by all of the above
+
+
+def database_args(server: ServerProcess) -> list[str]:
+    args = server.args
+    return (
+        args[args.index("--database-url") : args.index("--database-url") + 2]
+        if "--database-url" in args
+        else []
+    )
+
+
+def policy_file(tmp_path: Path, *statements: dict[str, Any]) -> str:
+    path = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps({"Version": "2012-10-17", "Statement": list(statements)}))
+    return str(path)
+
+
+def make_key(server: ServerProcess, tmp_path: Path, *statements: dict[str, Any]) -> Any:
+    args = [
+        "keys",
+        "create",
+        "--data-dir",
+        str(server.data_dir),
+        "--account",
+        server.account_id,
+        *database_args(server),
+    ]
+    if statements:
+        args += ["--policy", policy_file(tmp_path, *statements)]
+    return as_key(server, created(*args))
+
+
+OPERATIONS: dict[str, Callable[[Outpost, Any], Any]] = {
+    "CreateInstance": lambda o, c: c.create_instance(
+        IdentityManagementType="SAML",
+        InstanceAlias=f"p-{uuid.uuid4().hex[:8]}",
+        InboundCallsEnabled=True,
+        OutboundCallsEnabled=True,
+    ),
+    "DescribeInstance": lambda o, c: c.describe_instance(InstanceId=o.instance_id),
+    "CreateContact": lambda o, c: c.create_contact(
+        InstanceId=o.instance_id, Channel="EMAIL", InitiationMethod="FLOW"
+    ),
+    "StartOutboundEmailContact": lambda o, c: c.start_outbound_email_contact(
+        InstanceId=o.instance_id,
+        ContactId=o.contact("FLOW"),
+        DestinationEmailAddress={"EmailAddress": "c@example.org"},
+        EmailMessage={
+            "MessageSourceType": "RAW",
+            "RawMessage": {"Subject": "s", "Body": "b", "ContentType": "text/plain"},
+        },
+    ),
+    "DescribeContact": lambda o, c: c.describe_contact(
+        InstanceId=o.instance_id, ContactId=o.contact("FLOW")
+    ),
+    "StopContact": lambda o, c: c.stop_contact(
+        InstanceId=o.instance_id, ContactId=o.contact("FLOW")
+    ),
+}
+
+
+def instance_scope(server: ServerProcess, outpost: Outpost) -> str:
+    return f"arn:aws:connect:*:{server.account_id}:instance/{outpost.instance_id}"
+
+
+# (policy statements for an outpost's instance, the operations the key may call)
+POLICIES: dict[str, Any] = {
+    "no policy": (lambda scope: [], set(OPERATIONS)),
+    "send only": (
+        lambda scope: [
+            {
+                "Effect": "Allow",
+                "Action": "connect:StartOutboundEmailContact",
+                "Resource": f"{scope}/*",
+            }
+        ],
+        {"StartOutboundEmailContact"},
+    ),
+    "read only": (
+        lambda scope: [
+            {"Effect": "Allow", "Action": "connect:Describe*", "Resource": [scope, f"{scope}/*"]}
+        ],
+        {"DescribeInstance", "DescribeContact"},
+    ),
+    "all but stop": (
+        lambda scope: [
+            {"Effect": "Allow", "Action": "connect:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "connect:StopContact", "Resource": f"{scope}/contact/*"},
+        ],
+        set(OPERATIONS) - {"StopContact"},
+    ),
+    "other instance": (
+        lambda scope: [{"Effect": "Allow", "Action": "*", "Resource": f"{scope}-not-this-one/*"}],
+        set(),
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_policy_matrix(shared_server: ServerProcess, tmp_path: Path, policy: str) -> None:
+    outpost = make_outpost(shared_server.client())
+    statements, allowed = POLICIES[policy]
+    client = make_key(shared_server, tmp_path, *statements(instance_scope(shared_server, outpost)))
+    for name, call in OPERATIONS.items():
+        if name in allowed:
+            call(outpost, client)
+            continue
+        before = len(shared_server.client().list_instances(MaxResults=10)["InstanceSummaryList"])
+        with pytest.raises(ClientError) as exc:
+            call(outpost, client)
+        assert code(exc) == "AccessDeniedException", name
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        after = len(shared_server.client().list_instances(MaxResults=10)["InstanceSummaryList"])
+        assert after == before
+
+
+def test_invalid_policy_is_refused(shared_server: ServerProcess, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"Statement": [{"Effect": "Maybe", "Action": "*"}]}))
+    result = connectmail(
+        "keys",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        "--account",
+        shared_server.account_id,
+        "--policy",
+        str(path),
+        *database_args(shared_server),
+        check=False,
+    )
+    assert result.returncode == 2 and "Effect" in result.stderr
+
+
+def test_key_for_unknown_account_is_refused(shared_server: ServerProcess) -> None:
+    result = connectmail(
+        "keys",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        "--account",
+        "000000000001",
+        *database_args(shared_server),
+        check=False,
+    )
+    assert result.returncode == 1
+
+
+def test_captured_mail_is_per_account(start_server: Any) -> None:
+    server = start_server()
+    other = created("accounts", "create", "--data-dir", str(server.data_dir))
+    make_outpost(server.client()).send(to="root-customer@example.org")
+    make_outpost(as_key(server, other)).send(to="other-customer@example.org")
+
+    def mailbox(key_id: str, secret: str) -> list[str]:
+        request = urllib.request.Request(f"{server.endpoint}/_connectmail/mailbox")
+        token = base64.b64encode(f"{key_id}:{secret}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return [r for m in json.loads(response.read())["Messages"] for r in m["Recipients"]]
+
+    deadline = time.monotonic() + 10
+    while len(server.mailbox()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mailbox(other["AccessKeyId"], other["SecretAccessKey"]) == ["other-customer@example.org"]
+    root = server.credentials
+    assert mailbox(root["aws_access_key_id"], root["aws_secret_access_key"]) == [
+        "root-customer@example.org"
+    ]
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        mailbox(other["AccessKeyId"], "wrong-secret")
+    assert exc.value.code == 401
