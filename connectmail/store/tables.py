@@ -180,3 +180,12 @@ mailbox = Table(
     Column("captured_at", Float, nullable=False),
     Index("ix_mailbox_account", "account_id", "id"),
 )
+
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("bucket", String(128), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
