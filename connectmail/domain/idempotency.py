@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from connectmail.errors import ServiceError
 from connectmail.jsontext import dumps, loads
@@ -78,18 +78,22 @@ def run_once(
         return stored
     if row is not None:
         connection.execute(delete(idempotency_keys).where(key))
-    result = operation()
+    # Claim the token before doing anything: a concurrent request with the same token (in
+    # another transaction, on PostgreSQL) waits on this key, fails on it, and when the store
+    # runs it again it finds the finished answer instead of half-seeing our effects.
     connection.execute(
         insert(idempotency_keys).values(
             account_id=token.account_id,
             operation=token.operation,
             token=token.token,
             request_hash=token.request_hash,
-            response=dumps(result),
+            response="null",
             created_at=now,
             expires_at=now + ttl_seconds,
         )
     )
+    result = operation()
+    connection.execute(update(idempotency_keys).where(key).values(response=dumps(result)))
     return result
 
 
