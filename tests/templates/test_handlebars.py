@@ -1,0 +1,217 @@
+"""The Handlebars engine of message templates.
+
+The expected outputs of the first table were produced by Handlebars.js 4.7 itself; the engine
+must agree with it byte for byte, whitespace included.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectmail.templates.handlebars import (
+    MAX_EACH_ITEMS,
+    TemplateError,
+    escape_html,
+    parse,
+    render,
+)
+
+CONTEXT: dict[str, Any] = {
+    "name": "Jane",
+    "empty": "",
+    "zero": 0,
+    "html": '<b>Tom & "Jerry"</b> \'=`',
+    "items": ["a", "b", "c"],
+    "people": [{"name": "Ann", "tags": ["x", "y"]}, {"name": "Bob", "tags": []}],
+    "Attributes": {
+        "Customer": {"FirstName": "Jane", "Attributes": {"Loyalty Tier": "Gold"}},
+        "Custom": {"OrderId": "42"},
+    },
+}
+
+# (template, HTML escaping on, what Handlebars.js renders)
+AS_HANDLEBARS_JS = [
+    ("Hello {{name}}!", True, "Hello Jane!"),
+    (
+        "{{html}}|{{{html}}}|{{&html}}",
+        True,
+        "&lt;b&gt;Tom &amp; &quot;Jerry&quot;&lt;/b&gt; &#x27;&#x3D;&#x60;"
+        '|<b>Tom & "Jerry"</b> \'=`|<b>Tom & "Jerry"</b> \'=`',
+    ),
+    ("{{html}}", False, '<b>Tom & "Jerry"</b> \'=`'),
+    ("{{#if name}}Hi {{name}}{{else}}Hi there{{/if}}", True, "Hi Jane"),
+    (
+        "{{#if empty}}yes{{else}}no{{/if}} {{#if zero}}yes{{else}}no{{/if}} "
+        "{{#if zero includeZero=true}}yes{{else}}no{{/if}}",
+        True,
+        "no no yes",
+    ),
+    ("{{#unless empty}}no value{{else}}value{{/unless}}", True, "no value"),
+    ("{{#if empty}}1{{else if name}}2{{else}}3{{/if}}", True, "2"),
+    (
+        "{{#each items}}{{@index}}={{this}}{{#unless @last}}, {{/unless}}{{/each}}",
+        True,
+        "0=a, 1=b, 2=c",
+    ),
+    ("{{#each Attributes.Custom}}{{@key}}:{{this}}{{/each}}", True, "OrderId:42"),
+    (
+        "{{#each people}}{{name}}({{#each tags}}{{this}}{{../name}}{{else}}none{{/each}}) "
+        "{{/each}}",
+        True,
+        "Ann(xAnnyAnn) Bob(none) ",
+    ),
+    ("{{#each people as |person i|}}{{i}}.{{person.name}} {{/each}}", True, "0.Ann 1.Bob "),
+    ("{{#each nothing}}x{{else}}empty{{/each}}", True, "empty"),
+    (
+        "{{lookup items 1}} {{lookup Attributes.Customer.Attributes 'Loyalty Tier'}} "
+        "{{Attributes.Customer.Attributes.[Loyalty Tier]}}",
+        True,
+        "b Gold Gold",
+    ),
+    ("{{@root.name}}{{#each items}}{{@root.name}}{{/each}}", True, "JaneJaneJaneJane"),
+    ("\\{{name}} \\\\{{name}}", True, "{{name}} \\Jane"),
+    ("a{{! note }}b{{!-- }} --}}c", True, "abc"),
+    ("x  {{~name~}}  y", True, "xJaney"),
+    (
+        "<ul>\n  {{#each items}}\n  <li>{{this}}</li>\n  {{/each}}\n</ul>\n",
+        True,
+        "<ul>\n  <li>a</li>\n  <li>b</li>\n  <li>c</li>\n</ul>\n",
+    ),
+    (
+        "Dear {{name}},\n{{#if empty}}\nSomething\n{{else}}\nNothing\n{{/if}}\nBye\n",
+        True,
+        "Dear Jane,\nNothing\nBye\n",
+    ),
+    ("{{#items}}[{{.}}]{{/items}}{{^empty}}(empty){{/empty}}", True, "[a][b][c]"),
+    ("{{items}} {{people.length}} {{zero}}", True, "a,b,c 2 0"),
+    ("{{log name}}ok", True, "ok"),
+]
+
+
+@pytest.mark.parametrize(("source", "escape", "expected"), AS_HANDLEBARS_JS)
+def test_renders_as_handlebars_js_does(source: str, escape: bool, expected: str) -> None:
+    rendered = render(parse(source), CONTEXT, escape=escape)
+    assert rendered.text == expected
+    assert rendered.missing == []
+
+
+def test_escaping_applies_only_when_asked() -> None:
+    template = parse("{{v}} {{{v}}}")
+    context = {"v": "<a href='x'>&</a>"}
+    assert render(template, context, escape=False).text == "<a href='x'>&</a> <a href='x'>&</a>"
+    assert render(template, context, escape=True).text == (
+        "&lt;a href&#x3D;&#x27;x&#x27;&gt;&amp;&lt;/a&gt; <a href='x'>&</a>"
+    )
+
+
+def test_a_missing_value_keeps_its_placeholder_and_is_reported_once() -> None:
+    source = (
+        "Hi {{Attributes.Customer.FirstName}}, {{ Attributes.Custom.[Order Id] }} "
+        "{{{Attributes.Agent.FirstName}}} {{Attributes.Customer.FirstName}}"
+    )
+    rendered = render(parse(source), {"Attributes": {}}, escape=True)
+    assert rendered.text == source  # never escaped: it is the template's own text
+    assert rendered.missing == [
+        "Attributes.Customer.FirstName",
+        "Attributes.Custom.[Order Id]",
+        "Attributes.Agent.FirstName",
+    ]
+
+
+def test_a_missing_value_in_a_condition_is_false_not_missing() -> None:
+    source = (
+        "{{#if Attributes.Customer.FirstName}}Hi {{Attributes.Customer.FirstName}}{{else}}Hi{{/if}}"
+    )
+    rendered = render(parse(source), {}, escape=True)
+    assert rendered.text == "Hi"
+    assert rendered.missing == []
+
+
+def test_an_empty_value_is_a_value() -> None:
+    rendered = render(parse("[{{x}}]"), {"x": ""}, escape=True)
+    assert rendered.text == "[]"
+    assert rendered.missing == []
+
+
+def test_each_visits_at_most_fifteen_items() -> None:
+    items = [str(n) for n in range(MAX_EACH_ITEMS + 5)]
+    rendered = render(parse("{{#each items}}{{this}},{{/each}}"), {"items": items}, escape=False)
+    assert rendered.text == "".join(f"{n}," for n in range(MAX_EACH_ITEMS))
+    pairs = {f"k{n:02}": str(n) for n in range(20)}
+    rendered = render(parse("{{#each m}}{{@key}} {{/each}}"), {"m": pairs}, escape=False)
+    assert rendered.text.split() == [f"k{n:02}" for n in range(MAX_EACH_ITEMS)]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{#with Attributes}}{{x}}{{/with}}", "with helper is not supported"),
+        ("{{with Attributes}}", "with helper is not supported"),
+        ("{{> footer}}", "partials are not supported"),
+        ("{{#> layout}}x{{/layout}}", "partial blocks are not supported"),
+        ("{{{{raw}}}}x{{{{/raw}}}}", "raw blocks"),
+        ("{{#if a}}x", "unclosed block {{#if a}}"),
+        ("{{#if a}}x{{/unless}}", "does not close {{#if a}}"),
+        ("x{{/if}}", "closes no block"),
+        ("{{else}}", "outside a block"),
+        ("{{#if a}}1{{else}}2{{else}}3{{/if}}", "only one {{else}}"),
+        ("{{if a}}", "must be used as a block"),
+        ("{{#if}}x{{/if}}", "exactly one argument"),
+        ("{{#each a b}}x{{/each}}", "exactly one argument"),
+        ("{{upper name}}", "unknown helper 'upper'"),
+        ("{{lookup a}}", "lookup takes exactly two arguments"),
+        ("{{name", "unclosed tag"),
+        ("{{!-- never closed", "unclosed comment"),
+        ("{{}}", "empty tag"),
+        ("{{a..b}}", "invalid path"),
+        ("{{lookup a 'open}}", "unclosed tag"),
+        ("x\n\n{{#each}}{{/each}}", "line 3"),
+    ],
+)
+def test_refuses_what_it_cannot_render(source: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=re.escape(message)):
+        parse(source)
+
+
+def test_deep_nesting_is_refused() -> None:
+    with pytest.raises(TemplateError, match="nested too deeply"):
+        parse("{{#if a}}" * 100 + "{{/if}}" * 100)
+
+
+def test_paths_lists_every_name_used() -> None:
+    template = parse(
+        "{{#if Attributes.Customer.FirstName}}{{Attributes.Customer.FirstName}}{{/if}}"
+        "{{#each Attributes.Custom}}{{@key}}{{/each}}{{lookup Attributes.System 'Name'}}"
+    )
+    originals = [path.original for path in template.paths()]
+    assert originals == [
+        "Attributes.Customer.FirstName",
+        "Attributes.Customer.FirstName",
+        "Attributes.Custom",
+        "@key",
+        "Attributes.System",
+    ]
+
+
+@given(st.text().filter(lambda s: "{{" not in s and not s.endswith("\\")))
+def test_text_without_tags_renders_as_itself(text: str) -> None:
+    rendered = render(parse(text), {}, escape=True)
+    assert rendered.text == text
+
+
+@given(st.text())
+def test_values_are_escaped_in_html_and_verbatim_elsewhere(value: str) -> None:
+    template = parse("{{v}}|{{{v}}}")
+    assert render(template, {"v": value}, escape=True).text == f"{escape_html(value)}|{value}"
+    assert render(template, {"v": value}, escape=False).text == f"{value}|{value}"
+
+
+@given(st.text(alphabet="<>&\"'`=ab"))
+def test_escaped_values_carry_no_markup(value: str) -> None:
+    escaped = escape_html(value)
+    assert not any(char in escaped for char in "<>\"'`=")
