@@ -15,6 +15,7 @@ from rich.console import Console
 
 from connectmail.config import Settings
 from connectmail.domain import accounts
+from connectmail.inbound.smtp import describe_address
 from connectmail.server import build_application
 
 app = typer.Typer(
@@ -62,6 +63,17 @@ def serve(
         bool | None,
         typer.Option("--deliver/--no-deliver", help="Run the delivery worker in this process."),
     ] = None,
+    smtp_port: Annotated[
+        int | None,
+        typer.Option(help="Receive inbound email over SMTP on this port (0 picks a free one)."),
+    ] = None,
+    smtp_host: Annotated[
+        str | None, typer.Option(help="Address the SMTP server listens on (default: --host).")
+    ] = None,
+    max_inbound_message_bytes: Annotated[
+        int | None,
+        typer.Option(help="Largest inbound message accepted over SMTP (default 10 MiB)."),
+    ] = None,
 ) -> None:
     """Serve the Amazon Connect API (and Q in Connect templates) over HTTP."""
     settings = _settings(
@@ -71,6 +83,9 @@ def serve(
         database_url=database_url,
         relay=relay,
         deliver=deliver,
+        smtp_port=smtp_port,
+        smtp_host=smtp_host,
+        max_inbound_message_bytes=max_inbound_message_bytes,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -81,7 +96,10 @@ def serve(
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     endpoint = f"http://{shown_host}:{bound_port}"
     root, generated = application.root, application.root_generated
-    (settings.data_dir / "server.json").write_bytes(orjson.dumps({"endpoint": endpoint}))
+    listening = {"endpoint": endpoint}
+    if application.inbound is not None:
+        listening["smtp"] = describe_address(application.inbound)
+    (settings.data_dir / "server.json").write_bytes(orjson.dumps(listening))
     if generated:
         console.print("Generated root credentials (kept in the data directory):")
         console.print(_exports(root), markup=False, highlight=False)
@@ -90,6 +108,8 @@ def serve(
         markup=False,
         highlight=False,
     )
+    if application.inbound is not None:
+        console.print(f"inbound SMTP on {listening['smtp']}", markup=False, highlight=False)
     config = uvicorn.Config(
         application,
         loop="uvloop",

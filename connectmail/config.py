@@ -50,6 +50,16 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
 
+    # Inbound email: the SMTP server (off unless a port is given) and attached files.
+    smtp_port: int | None = None
+    smtp_host: str | None = None  # default: the API's host
+    smtp_hostname: str = "connectmail"  # the name in the SMTP greeting
+    max_inbound_message_bytes: int = 10 * 1024 * 1024
+    # The base of presigned file URLs (default: the Host the API was called at, over http).
+    public_url: str | None = None
+    # Hosts (glob patterns) StartEmailContact may fetch Attachments[].S3Url from.
+    attachment_url_hosts: list[str] = Field(default_factory=list)
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

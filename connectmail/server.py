@@ -17,6 +17,9 @@ from connectmail.delivery.transports import (
 )
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.domain import accounts
+from connectmail.domain.file_urls import PATH_PREFIX, FileUrls
+from connectmail.file_transfer import FileTransferApi
+from connectmail.inbound import InboundSmtpServer
 from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,10 +50,14 @@ class Application:
     worker: DeliveryWorker | None
     root: accounts.Credentials
     root_generated: bool = False
+    files: FileTransferApi | None = None
+    inbound: InboundSmtpServer | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if scope["path"].startswith(PREFIX + "/"):
+            if self.files is not None and scope["path"].startswith(PATH_PREFIX):
+                await self.files.app(scope, receive, send)
+            elif scope["path"].startswith(PREFIX + "/"):
                 await self.admin.app(scope, receive, send)
             else:
                 await self.api(scope, receive, send)
@@ -63,8 +70,12 @@ class Application:
             if message["type"] == "lifespan.startup":
                 if self.worker is not None:
                     self.worker.start()
+                if self.inbound is not None:
+                    await self.inbound.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.inbound is not None:
+                    await self.inbound.stop()
                 if self.worker is not None:
                     await self.worker.stop()
                 self.store.close()
@@ -87,4 +98,17 @@ def build_application(settings: Settings) -> Application:
     )
     api = AwsApi([connect_service(deps)], keys, max_body_bytes=settings.max_request_bytes)
     admin = AdminApi(store, keys, open_on_loopback=settings.on_loopback)
-    return Application(settings, store, api, admin, worker, root, generated)
+    files = FileTransferApi(store, FileUrls(store, settings.public_url))
+    inbound = None
+    if settings.smtp_port is not None:
+        inbound = InboundSmtpServer(
+            store,
+            settings.expiry_policy(),
+            host=settings.smtp_host or settings.host,
+            port=settings.smtp_port,
+            hostname=settings.smtp_hostname,
+            max_message_bytes=settings.max_inbound_message_bytes,
+        )
+    return Application(
+        settings, store, api, admin, worker, root, generated, files=files, inbound=inbound
+    )

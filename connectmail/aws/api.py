@@ -53,6 +53,8 @@ class RequestContext:
     request_id: str
     principal: Principal
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # The Host the client called, for URLs that point back at this server (presigned URLs).
+    host: str = ""
 
     @property
     def account_id(self) -> str:
@@ -206,6 +208,7 @@ class AwsApi:
                 region=credential.region,
                 request_id=request_id,
                 principal=principal,
+                host=headers.get("host", ""),
             )
             for guard in self._guards:
                 await guard(context, params)

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from connectmail.delivery.transports import Envelope, Outcome, Transport
+from connectmail.domain import attached_files
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.compose import compose, to_bytes
+from connectmail.mail.compose import Attachment, compose, to_bytes
 from connectmail.store.store import Store
 from connectmail.store.tables import messages, outbox
 
@@ -231,6 +232,9 @@ class DeliveryWorker:
     async def _deliver(self, job: Job) -> None:
         try:
             spec = job.spec
+            attachments: list[Attachment] = []
+            if spec.get("attachments"):
+                attachments = await self._store.read(lambda c: attached_files.for_compose(c, spec))
             envelope = Envelope(
                 message_id=job.message_id,
                 account_id=job.account_id,
@@ -239,7 +243,7 @@ class DeliveryWorker:
                 subject=spec["subject"],
                 mail_from=spec["from"]["address"],
                 recipients=job.recipients,
-                data=to_bytes(compose(spec)),
+                data=to_bytes(compose(spec, attachments)),
             )
             try:
                 outcome = await self._transport.send(envelope)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from connectmail.domain import arns, contacts, email_addresses, instances
+from connectmail.domain import arns, attached_files, contacts, email_addresses, instances
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text
@@ -180,6 +180,7 @@ def accept(
             references = [*loads(parent.thread_references), parent.rfc_message_id]
         if contact.initiation_method == "AGENT_REPLY":
             subject = reply_subject(subject)
+    outgoing = attached_files.outgoing(connection, contact)
     message_id = arns.new_id()
     domain = found.sender.address.rsplit("@", 1)[1]
     rfc_message_id = f"<{message_id}@{domain}>"
@@ -196,6 +197,8 @@ def accept(
         "references": references,
         "date": now,
     }
+    if outgoing.file_ids:
+        spec["attachments"] = outgoing.spec()
     recipients = [request.to.address, *[m.address for m in request.cc]]
     connection.execute(
         insert(messages).values(
@@ -220,6 +223,7 @@ def accept(
             created_at=now,
         )
     )
+    attached_files.record_sent(connection, contact, message_id, spec, outgoing, now)
     contacts.mark_sent(
         connection,
         contact,

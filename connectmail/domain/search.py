@@ -1,0 +1,231 @@
+"""SearchContacts: the contacts of an instance in a time range, filtered, sorted and paged.
+
+Filters run in SQL and pages are keyset pages (the token holds the sort key of the last
+contact), so a deep page costs what the first one does and new contacts never shift a page.
+Criteria about things connectmail does not keep (queues, agent hierarchies, Contact Lens,
+routing steps, AI agents) are refused rather than silently matched against nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    type_coerce,
+)
+
+from connectmail.domain.contacts import CREATED, SUBJECT_ATTRIBUTE
+from connectmail.domain.pagination import decode_token, encode_token
+from connectmail.errors import ServiceError
+from connectmail.jsontext import loads
+from connectmail.store.tables import Record, contacts
+
+DEFAULT_PAGE = 100
+# Timestamps connectmail never sets: a range on them matches no contact.
+UNSET_TIMESTAMPS = frozenset(
+    {"SCHEDULED_TIMESTAMP", "CONNECTED_TO_AGENT_TIMESTAMP", "ENQUEUE_TIMESTAMP"}
+)
+UNSUPPORTED_CRITERIA = (
+    "AgentHierarchyGroups",
+    "ContactAnalysis",
+    "QueueIds",
+    "RoutingCriteria",
+    "AdditionalTimeRange",
+    "ContactTags",
+    "AiAgents",
+)
+
+
+def invalid_parameter(message: str) -> ServiceError:
+    return ServiceError("InvalidParameterException", message)
+
+
+def disconnect_time(now: float) -> ColumnElement[Any]:
+    """When a contact ended: stopped or sent, or when an unsent one expired (DescribeContact)."""
+    return case(
+        (contacts.c.disconnected_at.is_not(None), contacts.c.disconnected_at),
+        (
+            (contacts.c.state == CREATED) & (contacts.c.expires_at <= now),
+            contacts.c.expires_at,
+        ),
+        else_=None,
+    )
+
+
+def search(
+    connection: Connection, instance: Record, params: dict[str, Any], now: float
+) -> dict[str, Any]:
+    time_range = params["TimeRange"]
+    start, end = _epoch(time_range["StartTime"]), _epoch(time_range["EndTime"])
+    if start > end:
+        raise invalid_parameter("TimeRange.StartTime must not be after TimeRange.EndTime.")
+    conditions: list[ColumnElement[bool]] = [contacts.c.instance_id == instance.id]
+    if time_range["Type"] in UNSET_TIMESTAMPS:
+        conditions.append(false())
+    else:
+        moment = _timestamp(time_range["Type"], now)
+        conditions.append(moment.is_not(None) & (moment >= start) & (moment <= end))
+    criteria = params.get("SearchCriteria") or {}
+    for name in UNSUPPORTED_CRITERIA:
+        if criteria.get(name):
+            raise invalid_parameter(f"connectmail does not support SearchCriteria.{name}.")
+    if criteria.get("Channels"):
+        conditions.append(contacts.c.channel.in_(criteria["Channels"]))
+    if criteria.get("InitiationMethods"):
+        conditions.append(contacts.c.initiation_method.in_(criteria["InitiationMethods"]))
+    if criteria.get("AgentIds"):
+        conditions.append(contacts.c.user_id.in_(criteria["AgentIds"]))
+    if criteria.get("ActiveRegions") and instance.region not in criteria["ActiveRegions"]:
+        conditions.append(false())
+    if criteria.get("Name"):
+        conditions.append(_name_condition(criteria["Name"]))
+    for member, column, path in (
+        ("SearchableContactAttributes", contacts.c.attributes, ()),
+        ("SearchableSegmentAttributes", contacts.c.segment_attributes, ("ValueString",)),
+    ):
+        if criteria.get(member):
+            conditions.append(_attribute_condition(criteria[member], column, path))
+    query = select(contacts).where(and_(*conditions))
+    total = connection.execute(
+        select(func.count()).select_from(contacts).where(and_(*conditions))
+    ).scalar_one()
+    sort = params.get("Sort") or {"FieldName": "INITIATION_TIMESTAMP", "Order": "DESCENDING"}
+    descending = sort["Order"] == "DESCENDING"
+    keys = [_sort_key(sort["FieldName"], now).label("sort_key"), contacts.c.initiated_at]
+    keys.append(contacts.c.id)
+    query = query.add_columns(keys[0])
+    if params.get("NextToken"):
+        after = decode_token(params["NextToken"], "InvalidParameterException")
+        query = query.where(_after(keys, after, descending))
+    ordering = [k.desc() if descending else k.asc() for k in keys]
+    size = params.get("MaxResults") or DEFAULT_PAGE
+    rows = connection.execute(query.order_by(*ordering).limit(size + 1)).all()
+    more = len(rows) > size
+    rows = rows[:size]
+    token = None
+    if more and rows:
+        last = rows[-1]
+        token = encode_token([[last.sort_key, last.initiated_at], last.id])
+    return {
+        "Contacts": [summary(row, now) for row in rows],
+        "NextToken": token,
+        "TotalCount": total,
+    }
+
+
+def summary(row: Record, now: float) -> dict[str, Any]:
+    disconnected_at = row.disconnected_at
+    if disconnected_at is None and row.state == CREATED and row.expires_at <= now:
+        disconnected_at = row.expires_at
+    segment_attributes = {
+        key: value
+        for key, value in (loads(row.segment_attributes) or {}).items()
+        if "ValueString" in value or "ValueMap" in value or key == SUBJECT_ATTRIBUTE
+    }
+    return {
+        "Arn": row.arn,
+        "Id": row.id,
+        "InitialContactId": row.initial_contact_id,
+        "PreviousContactId": row.previous_contact_id,
+        "InitiationMethod": row.initiation_method,
+        "Channel": row.channel,
+        "AgentInfo": {"Id": row.user_id} if row.user_id else None,
+        "InitiationTimestamp": _time(row.initiated_at),
+        "DisconnectTimestamp": _time(disconnected_at),
+        "SegmentAttributes": segment_attributes or None,
+        "Name": row.name,
+    }
+
+
+def _timestamp(kind: str, now: float) -> ColumnElement[Any]:
+    if kind == "DISCONNECT_TIMESTAMP":
+        return disconnect_time(now)
+    return contacts.c.initiated_at
+
+
+def _sort_key(field_name: str, now: float) -> ColumnElement[Any]:
+    if field_name == "INITIATION_METHOD":
+        return contacts.c.initiation_method
+    if field_name == "CHANNEL":
+        return contacts.c.channel
+    if field_name == "EXPIRY_TIMESTAMP":
+        return contacts.c.expires_at
+    if field_name == "DISCONNECT_TIMESTAMP":
+        # Contacts still open sort before every ended one (ascending).
+        return func.coalesce(disconnect_time(now), literal(-1.0))
+    if field_name == "INITIATION_TIMESTAMP":
+        return contacts.c.initiated_at
+    return literal(0.0)  # a timestamp no contact has: ties everywhere, then initiation time
+
+
+def _after(keys: list[Any], after: list[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after the position `after` ([[sort key, initiated_at], id]) in the order."""
+    try:
+        (sort_value, initiated_at), contact_id = after
+    except (TypeError, ValueError):
+        raise invalid_parameter("The NextToken is not valid.") from None
+    values = [sort_value, initiated_at, contact_id]
+
+    def beyond(key: Any, value: Any) -> ColumnElement[bool]:
+        return key < value if descending else key > value  # type: ignore[no-any-return]
+
+    condition = beyond(keys[2], values[2])
+    for key, value in zip(reversed(keys[:2]), reversed(values[:2]), strict=True):
+        condition = or_(beyond(key, value), and_(key == value, condition))
+    return condition
+
+
+def _name_condition(criteria: dict[str, Any]) -> ColumnElement[bool]:
+    texts = [t.lower() for t in criteria.get("SearchText", []) if t]
+    name = func.lower(func.coalesce(contacts.c.name, ""))
+    match = criteria["MatchType"]
+    if not texts:
+        return literal(True) if match != "MATCH_EXACT" else name == ""
+    contains = [name.contains(t, autoescape=True) for t in texts]
+    if match == "MATCH_ALL":
+        return and_(*contains)
+    if match == "MATCH_ANY":
+        return or_(*contains)
+    if match == "MATCH_NONE":
+        return and_(*[~c for c in contains])
+    return or_(*[name == t for t in texts])
+
+
+def _attribute_condition(
+    criteria: dict[str, Any], column: Any, path: tuple[str, ...]
+) -> ColumnElement[bool]:
+    """Attributes (kept as JSON text) whose value for a key is one of the values given."""
+    held = [
+        type_coerce(column, JSON)[(c["Key"], *path) if path else c["Key"]]
+        .as_string()
+        .in_(c["Values"])
+        for c in criteria.get("Criteria", [])
+    ]
+    if not held:
+        return literal(True)
+    match = criteria.get("MatchType", "MATCH_ALL")
+    if match == "MATCH_ANY":
+        return or_(*held)
+    if match == "MATCH_NONE":
+        return not_(or_(*held))
+    return and_(*held)
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _time(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

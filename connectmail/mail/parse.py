@@ -1,0 +1,191 @@
+"""Read a received RFC 5322 message: its parties, subject, bodies, thread headers and attachments.
+
+Parsing is lenient, as mail from the world needs: a malformed header yields nothing rather than
+an error, so a message is never refused for what the `email` package can read around.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+from connectmail.mail.compose import Attachment, html_to_text
+
+# A msg-id as we keep it: angle brackets around printable ASCII (no spaces, no brackets).
+MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,498}>")
+_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_NAME = 256
+
+
+@dataclass(frozen=True)
+class Party:
+    address: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+    sender: Party | None
+    to: tuple[Party, ...]
+    cc: tuple[Party, ...]
+    date: float | None
+    text: str | None
+    html: str | None
+    attachments: tuple[Attachment, ...]
+
+    @property
+    def thread_references(self) -> list[str]:
+        """The Message-IDs this message answers, oldest first (RFC 5322 section 3.6.4)."""
+        return list(self.references or self.in_reply_to[:1])
+
+    @property
+    def plain_text(self) -> str | None:
+        if self.text is not None:
+            return self.text
+        return html_to_text(self.html) if self.html is not None else None
+
+
+def parse(raw: bytes) -> ParsedEmail:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    senders = _parties(message, "From")
+    return ParsedEmail(
+        message_id=_first_id(message.get("Message-ID")),
+        in_reply_to=tuple(message_ids(message.get("In-Reply-To"))),
+        references=tuple(message_ids(message.get("References"))),
+        subject=_text(message.get("Subject")),
+        sender=senders[0] if senders else None,
+        to=tuple(_parties(message, "To")),
+        cc=tuple(_parties(message, "Cc")),
+        date=_date(message.get("Date")),
+        text=_content(text_part) if text_part is not None else None,
+        html=_content(html_part) if html_part is not None else None,
+        attachments=tuple(_attachments(message, {id(text_part), id(html_part)})),
+    )
+
+
+def message_ids(value: object) -> list[str]:
+    """The msg-ids in a header value (In-Reply-To, References), in order, without repeats."""
+    if value is None:
+        return []
+    seen: dict[str, None] = {}
+    for found in MESSAGE_ID.findall(str(value)):
+        seen.setdefault(found, None)
+    return list(seen)
+
+
+def _first_id(value: object) -> str | None:
+    found = message_ids(value)
+    return found[0] if found else None
+
+
+def _text(value: object) -> str:
+    return " ".join(_CONTROL.sub(" ", str(value)).split()) if value is not None else ""
+
+
+def _parties(message: EmailMessage, name: str) -> list[Party]:
+    parties: list[Party] = []
+    for header in message.get_all(name) or []:
+        try:
+            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
+        except (AttributeError, TypeError, ValueError, IndexError):
+            pairs = getaddresses([str(header)])
+        for display_name, address in pairs:
+            if _ADDRESS.match(address or "") and address.isascii():
+                parties.append(Party(address, _text(display_name) or None))
+    return parties
+
+
+def _date(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parsedate_to_datetime(str(value)).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _content(part: Message) -> str:
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except (LookupError, ValueError, AssertionError):
+        pass
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
+
+
+def _leaves(part: Message) -> Iterator[Message]:
+    """Every leaf part; an attached message counts as one leaf, not as its own parts."""
+    if part.get_content_type() == "message/rfc822" or not part.is_multipart():
+        yield part
+        return
+    payload = part.get_payload()
+    for sub in payload if isinstance(payload, list) else []:
+        if isinstance(sub, Message):
+            yield from _leaves(sub)
+
+
+def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment]:
+    count = 0
+    for part in _leaves(message):
+        if id(part) in bodies:
+            continue
+        filename = part.get_filename()
+        disposition = part.get_content_disposition()
+        content_type = part.get_content_type()
+        if (
+            filename is None
+            and disposition != "attachment"
+            and part.get_content_maintype()
+            in (
+                "text",
+                "multipart",
+            )
+        ):
+            continue  # a body fragment, not a file
+        count += 1
+        yield Attachment(
+            name=safe_file_name(filename, content_type, count),
+            content_type=content_type,
+            data=_bytes(part),
+        )
+
+
+def _bytes(part: Message) -> bytes:
+    if part.get_content_type() == "message/rfc822":
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            return bytes(inner[0].as_bytes(policy=policy.SMTP))
+        return b""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def safe_file_name(name: str | None, content_type: str, position: int) -> str:
+    """A file name fit to keep and to send again: no path, no control characters, short."""
+    cleaned = _CONTROL.sub("", name or "").replace("\\", "/").rsplit("/", 1)[-1].strip(" .")
+    if not cleaned:
+        extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
+        cleaned = f"attachment-{position}{extension}"
+    if len(cleaned) > MAX_NAME:
+        stem, dot, extension = cleaned.rpartition(".")
+        if dot and 0 < len(extension) <= 16:
+            cleaned = f"{stem[: MAX_NAME - len(extension) - 1]}.{extension}"
+        else:
+            cleaned = cleaned[:MAX_NAME]
+    return cleaned
