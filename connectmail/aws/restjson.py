@@ -7,6 +7,8 @@ Input members are bound from the URI, the query string, headers or the JSON body
 from __future__ import annotations
 
 import base64
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +22,11 @@ from connectmail.aws.validate import Checker, InputValidator, Problems, parse_ti
 from connectmail.errors import ServiceError
 
 Serializer = Callable[[Any], Any]
+
+# Numbers in the URI, query string and headers as the SDKs write them, and nothing looser
+# (Python's int() and float() also take spaces, underscores, other scripts' digits, "nan").
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,20}\Z")
+_NUMBER_TEXT = re.compile(r"-?[0-9]{1,310}(\.[0-9]+)?([eE][-+]?[0-9]{1,3})?\Z")
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class RestJsonProtocol:
         shape = self.model.shape(operation.input_shape)
         members = shape.get("members", {})
         for member in (*binding.uri, *binding.query, *binding.header):
-            if member.name in params:
+            if member.name in params and not member.jsonvalue:
                 check = self._validator.checker(members[member.name]["shape"])
                 params[member.name] = check(params[member.name], member.name, problems)
         for name in binding.required_outside_body:
@@ -167,9 +174,14 @@ class RestJsonProtocol:
         kind = member.shape_type
         try:
             if kind in ("integer", "long"):
+                if not _INTEGER_TEXT.match(raw):
+                    raise ValueError(raw)
                 return int(raw)
             if kind in ("float", "double"):
-                return float(raw)
+                number = float(raw) if _NUMBER_TEXT.match(raw) else math.inf
+                if math.isinf(number):
+                    raise ValueError(raw)
+                return number
             if kind == "boolean":
                 if raw not in ("true", "false"):
                     raise ValueError(raw)
@@ -182,11 +194,13 @@ class RestJsonProtocol:
                 return base64.b64encode(raw.encode()).decode()
             if member.jsonvalue:
                 return orjson.loads(base64.b64decode(raw))
-        except (ValueError, TypeError, orjson.JSONDecodeError):
-            problems.append(
-                f"Value at '{member.name}' failed to satisfy constraint: "
-                f"Member must be of type {kind}"
-            )
+        except (ValueError, TypeError, OverflowError, OSError):
+            # The text stays text, and the shape's checker reports it as the wrong type.
+            if member.jsonvalue:
+                problems.append(
+                    f"Value at '{member.name}' failed to satisfy constraint: "
+                    "Member must be base64-encoded JSON"
+                )
         return raw
 
     # -- responses ---------------------------------------------------------------------------
@@ -246,6 +260,8 @@ class RestJsonProtocol:
 
     def _build_serializer(self, shape: Shape, seen: dict[str, Serializer]) -> Serializer:
         kind = shape["type"]
+        if shape.get("document"):
+            return _identity
         if kind == "structure":
             return self._structure_serializer(shape, seen)
         if kind == "list":

@@ -23,10 +23,17 @@ Problems = list[str]
 Checker = Callable[[Any, str, Problems], Any]
 
 MAX_PROBLEMS_REPORTED = 10
+# How deep a value may nest (path segments: members, list items, map values) where the model
+# allows any depth (recursive shapes, documents); deeper would exhaust the stack downstream.
+MAX_DEPTH = 100
+# Smithy's integer is 32 bits, its long 64: larger values are not of the type.
+_INTEGRAL_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
 def parse_timestamp(value: Any) -> datetime:
     """Accept what AWS SDKs send: epoch seconds, or ISO 8601 / RFC 3339 text."""
+    if isinstance(value, datetime):
+        return value  # already parsed from a header, the query string or the URI
     if isinstance(value, bool):
         raise ValueError("not a timestamp")
     if isinstance(value, int | float):
@@ -51,6 +58,7 @@ class InputValidator:
     def __init__(self, model: ServiceModel) -> None:
         self._model = model
         self._checkers: dict[str, Checker] = {}
+        self._recursive = recursive_shapes(model)
 
     def checker(self, shape_name: str) -> Checker:
         found = self._checkers.get(shape_name)
@@ -59,12 +67,15 @@ class InputValidator:
             slot: list[Checker] = []
             self._checkers[shape_name] = lambda v, p, e: slot[0](v, p, e)
             found = self.compile_shape(self._model.shape(shape_name))
+            if shape_name in self._recursive:
+                found = _depth_guarded(found)
             slot.append(found)
             self._checkers[shape_name] = found
         return found
 
     def compile_shape(self, shape: Shape) -> Checker:
-        kind = shape["type"]
+        # botocore writes a document as a structure marked `document`: any JSON value.
+        kind = "document" if shape.get("document") else shape["type"]
         compile_kind = getattr(self, f"_compile_{kind}")
         checker: Checker = compile_kind(shape)
         return checker
@@ -106,6 +117,10 @@ class InputValidator:
 
     def _compile_number(self, shape: Shape, integral: bool) -> Checker:
         low, high = shape.get("min"), shape.get("max")
+        if integral:
+            type_low, type_high = _INTEGRAL_RANGES[shape["type"]]
+            low = type_low if low is None else max(low, type_low)
+            high = type_high if high is None else min(high, type_high)
         type_name = "integer" if integral else "number"
 
         def check(value: Any, path: str, problems: Problems) -> Any:
@@ -257,26 +272,144 @@ class InputValidator:
         return check
 
     def _compile_document(self, shape: Shape) -> Checker:
-        return lambda value, path, problems: value
+        def check(value: Any, path: str, problems: Problems) -> Any:
+            if _nesting(value) + _path_depth(path) > MAX_DEPTH:
+                problems.append(f"{describe(path)} not nest more than {MAX_DEPTH} levels deep")
+            return value
+
+        return check
+
+
+def recursive_shapes(model: ServiceModel) -> frozenset[str]:
+    """The shapes that can contain themselves, and so could nest without end."""
+    edges: dict[str, list[str]] = {}
+    for name, shape in model.shapes.items():
+        kind = shape["type"]
+        if kind == "structure":
+            edges[name] = [m["shape"] for m in shape.get("members", {}).values()]
+        elif kind == "list":
+            edges[name] = [shape["member"]["shape"]]
+        elif kind == "map":
+            edges[name] = [shape["value"]["shape"]]
+    found: set[str] = set()
+    for start in edges:
+        stack, seen = list(edges[start]), set()
+        while stack:
+            name = stack.pop()
+            if name == start:
+                found.add(start)
+                break
+            if name not in seen:
+                seen.add(name)
+                stack.extend(edges.get(name, ()))
+    return frozenset(found)
+
+
+def _path_depth(path: str) -> int:
+    return path.count(".") + 1 if path else 0
+
+
+def _depth_guarded(check: Checker) -> Checker:
+    """Refuse values of a recursive shape nested deeper than MAX_DEPTH."""
+
+    def guarded(value: Any, path: str, problems: Problems) -> Any:
+        if _path_depth(path) > MAX_DEPTH:
+            problems.append(f"{describe(path)} not nest more than {MAX_DEPTH} levels deep")
+            return value
+        return check(value, path, problems)
+
+    return guarded
+
+
+def _nesting(value: Any) -> int:
+    """How deep lists and objects nest in a JSON value, without recursion."""
+    deepest = 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest
 
 
 def _compile_pattern(pattern: str | None) -> Any:
     """Model patterns are ECMAScript regular expressions, not anchored (Smithy's rule).
 
-    Python's `re` lacks the Unicode property classes (`\\p{L}`, `\\P{C}`) some patterns use;
-    those go to the `regex` module. A few patterns in the models are escaped twice
-    (`\\\\p{L}`); they are read as their evident intent, as AWS's own servers accept.
+    Where Python's dialect differs they are translated (see `ecmascript_to_python`). Python's
+    `re` lacks the Unicode property classes (`\\p{L}`, `\\P{C}`) some patterns use; those go to
+    the `regex` module. A few patterns in the models are escaped twice (`\\\\p{L}`, `\\\\-`);
+    they are read as their evident intent, as AWS's own servers accept. `.` matches line
+    breaks too, so multi-line text passes patterns written with one line in mind.
     """
     if pattern is None:
         return None
-    pattern = _DOUBLE_ESCAPE.sub(r"\\\1", pattern)
+    if _DOUBLE_ESCAPED.search(pattern):
+        pattern = _DOUBLED_BACKSLASH.sub(r"\\", pattern)
+    if _REGEX_LITERAL.match(pattern):
+        pattern = pattern[1:-1]
+    pattern = ecmascript_to_python(pattern)
     try:
         return re.compile(pattern, re.DOTALL)
     except re.error:
         return regex.compile(pattern, regex.DOTALL | regex.V0)
 
 
-_DOUBLE_ESCAPE = re.compile(r"\\\\([pPdDsSwW+.])")
+# A pattern that escapes a class or an operator twice was escaped twice throughout.
+_DOUBLE_ESCAPED = re.compile(r"(?<!\\)\\\\[pPdDsSwW+.]")
+_DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[^\\])")
+# A pattern written as a JavaScript literal, `/^...$/`, means its body.
+_REGEX_LITERAL = re.compile(r"^/\^.*\$/$", re.DOTALL)
+_ASCII_CLASSES = {"d": "0-9", "w": "A-Za-z0-9_"}
+_ASCII_NEGATED = {"D": "[^0-9]", "W": "[^A-Za-z0-9_]"}
+
+
+def ecmascript_to_python(pattern: str) -> str:
+    """The Python spelling of an ECMAScript pattern, where the two dialects differ.
+
+    `$` matches only at the very end (Python's also matches before a final newline, which
+    would let `"id\\n"` through `^[a-z]+$`), and `\\d` and `\\w` are ASCII only.
+    """
+    out: list[str] = []
+    in_class = False
+    index, end = 0, len(pattern)
+    while index < end:
+        char = pattern[index]
+        if char == "\\" and index + 1 < end:
+            escaped = pattern[index + 1]
+            if escaped in _ASCII_CLASSES:
+                ascii_class = _ASCII_CLASSES[escaped]
+                out.append(ascii_class if in_class else f"[{ascii_class}]")
+            elif escaped in _ASCII_NEGATED and not in_class:
+                out.append(_ASCII_NEGATED[escaped])
+            else:
+                out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            index += 1
+            # A `]` right after `[` or `[^` is a literal in Python, and ends nothing.
+            if pattern.startswith("^", index):
+                out.append("^")
+                index += 1
+            if pattern.startswith("]", index):
+                out.append("\\]")
+                index += 1
+            continue
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def summarize(problems: Problems) -> str:
