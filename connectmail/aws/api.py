@@ -107,9 +107,8 @@ def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 async def send_response(send: Send, response: Response) -> None:
-    await send(
-        {"type": "http.response.start", "status": response.status, "headers": response.headers}
-    )
+    headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
@@ -139,7 +138,9 @@ class AwsApi:
         request_id = str(uuid.uuid4())
         try:
             body = await read_body(
-                receive, self._max_body, int(declared) if declared and declared.isdigit() else None
+                receive,
+                self._max_body,
+                int(declared) if declared and declared.isascii() and declared.isdigit() else None,
             )
         except BodyTooLarge:
             error = ServiceError(
@@ -147,7 +148,10 @@ class AwsApi:
                 f"Request body exceeds {self._max_body} bytes.",
                 status=413,
             )
-            await send_response(send, error_response(None, error, request_id))
+            response = error_response(None, error, request_id)
+            # The rest of the body is not worth reading: the connection ends with the answer.
+            response.headers.append((b"connection", b"close"))
+            await send_response(send, response)
             return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         response = await self.handle(

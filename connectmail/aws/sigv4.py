@@ -27,6 +27,8 @@ _AUTH_RE = re.compile(
     r"SignedHeaders=(?P<signed_headers>[^,\s]+),\s*"
     r"Signature=(?P<signature>[0-9a-f]{64})\s*$"
 )
+_REGION_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
+MAX_REGION_LENGTH = 32
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,9 @@ def parse_authorization(value: str | None) -> Credential:
         raise incomplete_signature(
             "Credential should be of the form AKID/DATE/REGION/SERVICE/aws4_request."
         )
+    if len(parts[2]) > MAX_REGION_LENGTH or not _REGION_RE.match(parts[2]):
+        # Any region works, but it goes into ARNs, so it must look like one.
+        raise invalid_signature("Credential should be scoped to a valid region.")
     signed_headers = tuple(match["signed_headers"].split(";"))
     if "host" not in signed_headers:
         raise invalid_signature("'Host' must be a signed header.")
