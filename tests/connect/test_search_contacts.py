@@ -1,0 +1,188 @@
+"""SearchContacts: find an instance's contacts by time, channel, initiation method and more."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.connect import Outpost, make_outpost
+from tests.support.server import ServerProcess
+
+
+def window(minutes: int = 10) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "Type": "INITIATION_TIMESTAMP",
+        "StartTime": now - timedelta(minutes=minutes),
+        "EndTime": now + timedelta(minutes=minutes),
+    }
+
+
+def inbound(outpost: Outpost, subject: str, **extra: Any) -> str:
+    return str(
+        outpost.client.start_email_contact(
+            InstanceId=outpost.instance_id,
+            FromEmailAddress={"EmailAddress": "customer@example.org"},
+            DestinationEmailAddress=outpost.sender,
+            EmailMessage={
+                "MessageSourceType": "RAW",
+                "RawMessage": {"Subject": subject, "Body": "Hello", "ContentType": "text/plain"},
+            },
+            **extra,
+        )["ContactId"]
+    )
+
+
+@pytest.fixture(scope="module")
+def populated(shared_server: ServerProcess) -> dict[str, Any]:
+    """One instance with contacts made one after another, oldest first."""
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    made: list[tuple[str, str]] = []
+    first = inbound(outpost, "Order late", Name="order late", Attributes={"tier": "gold"})
+    made.append(("INBOUND", first))
+    made.append(("OUTBOUND", outpost.contact(Name="welcome mail")))
+    made.append(("INBOUND", inbound(outpost, "Refund", Name="refund please")))
+    made.append(("AGENT_REPLY", outpost.contact("AGENT_REPLY", RelatedContactId=first)))
+    sent = outpost.contact(Name="sent mail")
+    outpost.send(sent)
+    made.append(("OUTBOUND", sent))
+    return {"client": client, "outpost": outpost, "made": made, "sent": sent}
+
+
+def search(populated: dict[str, Any], **params: Any) -> dict[str, Any]:
+    outpost = populated["outpost"]
+    params.setdefault("TimeRange", window())
+    result: dict[str, Any] = populated["client"].search_contacts(
+        InstanceId=outpost.instance_id, **params
+    )
+    return result
+
+
+def ids(result: dict[str, Any]) -> list[str]:
+    return [c["Id"] for c in result["Contacts"]]
+
+
+def test_newest_first_by_default(populated: dict[str, Any]) -> None:
+    result = search(populated)
+    assert ids(result) == [contact_id for _, contact_id in reversed(populated["made"])]
+    assert result["TotalCount"] == 5
+    newest = result["Contacts"][0]
+    assert newest["Channel"] == "EMAIL" and newest["InitiationMethod"] == "OUTBOUND"
+    assert newest["Arn"].endswith(f"/contact/{newest['Id']}")
+    assert newest["AgentInfo"] == {"Id": "agent-1"}
+    assert newest["SegmentAttributes"]["connect:EmailSubject"] == {"ValueString": "Hello"}
+
+
+def test_filter_by_initiation_method_and_channel(populated: dict[str, Any]) -> None:
+    found = search(
+        populated,
+        SearchCriteria={"Channels": ["EMAIL"], "InitiationMethods": ["INBOUND"]},
+        Sort={"FieldName": "INITIATION_TIMESTAMP", "Order": "ASCENDING"},
+    )
+    expected = [c for method, c in populated["made"] if method == "INBOUND"]
+    assert ids(found) == expected
+    assert found["TotalCount"] == 2
+    assert search(populated, SearchCriteria={"Channels": ["TASK"]})["Contacts"] == []
+
+
+def test_time_range_bounds_the_search(populated: dict[str, Any]) -> None:
+    past = datetime.now(UTC) - timedelta(days=2)
+    earlier = {"Type": "INITIATION_TIMESTAMP", "StartTime": past, "EndTime": past + timedelta(1)}
+    assert search(populated, TimeRange=earlier)["Contacts"] == []
+    ended = search(populated, TimeRange={**window(), "Type": "DISCONNECT_TIMESTAMP"})
+    assert ids(ended) == [populated["sent"]]  # the only contact that has ended
+    queued = search(populated, TimeRange={**window(), "Type": "ENQUEUE_TIMESTAMP"})
+    assert queued["Contacts"] == []
+
+
+def test_pages_cover_every_contact_once(populated: dict[str, Any]) -> None:
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        extra = {"NextToken": token} if token else {}
+        page = search(
+            populated,
+            MaxResults=2,
+            Sort={"FieldName": "INITIATION_METHOD", "Order": "ASCENDING"},
+            **extra,
+        )
+        pages += 1
+        seen.extend(ids(page))
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert pages == 3
+    methods = dict((c, m) for m, c in populated["made"])
+    assert sorted(seen) == sorted(methods)
+    assert [methods[c] for c in seen] == sorted(methods[c] for c in seen)
+
+
+def test_the_sdk_paginator_walks_the_pages(populated: dict[str, Any]) -> None:
+    outpost = populated["outpost"]
+    paginator = populated["client"].get_paginator("search_contacts")
+    pages = list(
+        paginator.paginate(
+            InstanceId=outpost.instance_id,
+            TimeRange=window(),
+            PaginationConfig={"PageSize": 2},
+        )
+    )
+    assert [len(p["Contacts"]) for p in pages] == [2, 2, 1]
+
+
+def test_filter_by_name_attributes_and_agent(populated: dict[str, Any]) -> None:
+    made = dict((c, m) for m, c in populated["made"])
+    by_name = search(
+        populated,
+        SearchCriteria={"Name": {"SearchText": ["refund", "order"], "MatchType": "MATCH_ANY"}},
+    )
+    assert len(ids(by_name)) == 2 and all(made[c] == "INBOUND" for c in ids(by_name))
+    gold = search(
+        populated,
+        SearchCriteria={
+            "SearchableContactAttributes": {
+                "Criteria": [{"Key": "tier", "Values": ["gold"]}],
+                "MatchType": "MATCH_ALL",
+            }
+        },
+    )
+    # The inbound contact, and the agent reply that copied its attributes.
+    assert sorted(made[c] for c in ids(gold)) == ["AGENT_REPLY", "INBOUND"]
+    agents = search(populated, SearchCriteria={"AgentIds": ["agent-1"]})
+    assert sorted(made[c] for c in ids(agents)) == ["AGENT_REPLY", "OUTBOUND", "OUTBOUND"]
+
+
+def test_contacts_of_other_instances_stay_out(
+    populated: dict[str, Any], shared_server: ServerProcess
+) -> None:
+    other = make_outpost(populated["client"])
+    inbound(other, "Elsewhere")
+    assert len(ids(search(populated))) == 5
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"SearchCriteria": {"QueueIds": ["q-1"]}},
+        {"TimeRange": {**window(), "StartTime": datetime.now(UTC) + timedelta(days=1)}},
+        {"NextToken": "not-a-token"},
+    ],
+    ids=["unsupported-criterion", "start-after-end", "bad-token"],
+)
+def test_invalid_searches_are_refused(populated: dict[str, Any], params: dict[str, Any]) -> None:
+    with pytest.raises(ClientError) as raised:
+        search(populated, **params)
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_unknown_instance_is_not_found(shared_server: ServerProcess) -> None:
+    with pytest.raises(ClientError) as raised:
+        shared_server.client().search_contacts(
+            InstanceId="00000000-0000-0000-0000-000000000000", TimeRange=window()
+        )
+    assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
