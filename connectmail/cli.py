@@ -13,10 +13,13 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from connectmail.access.policy import PolicyError, parse_policy
+from connectmail.access.throttling import PROFILES
 from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
-from connectmail.server import build_application
+from connectmail.server import build_application, open_store
+from connectmail.store.store import Store
 
 app = typer.Typer(
     help="Amazon Connect's email channel, self-hosted.", no_args_is_help=True, add_completion=False
@@ -63,6 +66,10 @@ def serve(
         bool | None,
         typer.Option("--deliver/--no-deliver", help="Run the delivery worker in this process."),
     ] = None,
+    limits: Annotated[
+        str | None,
+        typer.Option(help="Throttling: unlimited (the default) or aws (Amazon Connect's rates)."),
+    ] = None,
     smtp_port: Annotated[
         int | None,
         typer.Option(help="Receive inbound email over SMTP on this port (0 picks a free one)."),
@@ -76,6 +83,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the Amazon Connect API (and Q in Connect templates) over HTTP."""
+    if limits is not None and limits not in PROFILES:
+        raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--limits")
     settings = _settings(
         host=host,
         port=port,
@@ -83,6 +92,7 @@ def serve(
         database_url=database_url,
         relay=relay,
         deliver=deliver,
+        limits=limits,
         smtp_port=smtp_port,
         smtp_host=smtp_host,
         max_inbound_message_bytes=max_inbound_message_bytes,
@@ -143,6 +153,62 @@ def credentials(data_dir: DataDir = None) -> None:
         raise typer.Exit(1)
     root, _ = accounts.root_credentials(settings.data_dir, configured)
     typer.echo(_exports(root))
+
+
+accounts_app = typer.Typer(help="Accounts, each with its own credentials.", no_args_is_help=True)
+keys_app = typer.Typer(help="Access keys of an account.", no_args_is_help=True)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="The server's database (default: SQLite in the data dir)."),
+]
+
+
+def _open(data_dir: Path | None, database_url: str | None) -> Store:
+    return open_store(_settings(data_dir=data_dir, database_url=database_url))
+
+
+@accounts_app.command("create")
+def accounts_create(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Create an account; print its AccountId, AccessKeyId and SecretAccessKey as JSON."""
+    store = _open(data_dir, database_url)
+    try:
+        created = store.write_now(accounts.create_account)
+    finally:
+        store.close()
+    typer.echo(orjson.dumps(created.as_json(), option=orjson.OPT_INDENT_2).decode())
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="The account id.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="An IAM-style policy document (JSON) limiting the key."),
+    ] = None,
+) -> None:
+    """Add an access key to an account, optionally limited by a policy; print it as JSON."""
+    document = None
+    if policy is not None:
+        try:
+            document = orjson.loads(policy.read_bytes())
+            parse_policy(document)
+        except (OSError, orjson.JSONDecodeError, PolicyError) as exc:
+            console.print(f"Invalid policy {policy}: {exc}", markup=False)
+            raise typer.Exit(2) from None
+    store = _open(data_dir, database_url)
+    try:
+        created = store.write_now(lambda c: accounts.create_key(c, account, document))
+    except LookupError as exc:
+        console.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    typer.echo(orjson.dumps(created.as_json(), option=orjson.OPT_INDENT_2).decode())
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 64 * 1024 * 1024
     max_recipients: int = 50
     email_addresses_per_instance: int = 100
+    active_email_contacts_per_instance: int = 1000
     default_from_addresses: list[str] = Field(default_factory=list)
     contact_expiry_minutes: int = 14 * 24 * 60
     max_contact_expiry_minutes: int = 90 * 24 * 60
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = 600.0
     give_up_after_seconds: float = 24 * 3600.0
     database_outage_seconds: float = 30.0
+
+    limits: str = "unlimited"
+    maintenance_interval_seconds: float = 600.0
 
     log_level: str = "info"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from connectmail.access.guards import Throttle, authorize
+from connectmail.access.throttling import PROFILES
 from connectmail.admin import PREFIX, AdminApi
-from connectmail.aws.api import AwsApi, Receive, Scope, Send
+from connectmail.aws.api import AwsApi, Guard, Receive, Scope, Send
 from connectmail.config import Settings
 from connectmail.connect import Deps, connect_service
 from connectmail.delivery.transports import (
@@ -20,6 +22,7 @@ from connectmail.domain import accounts
 from connectmail.domain.file_urls import PATH_PREFIX, FileUrls
 from connectmail.file_transfer import FileTransferApi
 from connectmail.inbound import InboundSmtpServer
+from connectmail.maintenance import Maintenance
 from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class Application:
     root_generated: bool = False
     files: FileTransferApi | None = None
     inbound: InboundSmtpServer | None = None
+    maintenance: Maintenance | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -70,6 +74,8 @@ class Application:
             if message["type"] == "lifespan.startup":
                 if self.worker is not None:
                     self.worker.start()
+                if self.maintenance is not None:
+                    self.maintenance.start()
                 if self.inbound is not None:
                     await self.inbound.start()
                 await send({"type": "lifespan.startup.complete"})
@@ -78,6 +84,8 @@ class Application:
                     await self.inbound.stop()
                 if self.worker is not None:
                     await self.worker.stop()
+                if self.maintenance is not None:
+                    await self.maintenance.stop()
                 self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -96,7 +104,13 @@ def build_application(settings: Settings) -> Application:
         settings=settings,
         notify_delivery=worker.notify if worker is not None else (lambda: None),
     )
-    api = AwsApi([connect_service(deps)], keys, max_body_bytes=settings.max_request_bytes)
+    guards: list[Guard] = [authorize]
+    profile = PROFILES[settings.limits]
+    if profile.operations or profile.default:
+        guards.append(Throttle(store, profile))
+    api = AwsApi(
+        [connect_service(deps)], keys, guards=guards, max_body_bytes=settings.max_request_bytes
+    )
     admin = AdminApi(store, keys, open_on_loopback=settings.on_loopback)
     files = FileTransferApi(store, FileUrls(store, settings.public_url))
     inbound = None
@@ -110,5 +124,14 @@ def build_application(settings: Settings) -> Application:
             max_message_bytes=settings.max_inbound_message_bytes,
         )
     return Application(
-        settings, store, api, admin, worker, root, generated, files=files, inbound=inbound
+        settings,
+        store,
+        api,
+        admin,
+        worker,
+        root,
+        generated,
+        files=files,
+        inbound=inbound,
+        maintenance=Maintenance(store, settings.maintenance_interval_seconds),
     )

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import figures
 from tests.support.databases import database, postgres_database
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
 BACKENDS = ["sqlite", "postgresql"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controlling process picks the directory; xdist workers inherit the variable.
+    if not hasattr(config, "workerinput") and figures.ENVIRONMENT not in os.environ:
+        os.environ[figures.ENVIRONMENT] = tempfile.mkdtemp(prefix="connectmail-figures-")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    directory = os.environ.get(figures.ENVIRONMENT)
+    rows = figures.collected(directory) if directory else []
+    if not rows:
+        return
+    terminalreporter.section("connectmail figures")
+    for row in rows:
+        test = row.pop("test")
+        shown = ", ".join(f"{key.replace('_', ' ')} = {value}" for key, value in row.items())
+        terminalreporter.write_line(f"{test}: {shown}")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -17,7 +17,14 @@ class ContactHandlers(Handlers):
     async def create_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         def create(c: Connection, now: float) -> dict[str, Any]:
             instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
-            return contacts.create(c, instance, params, now, self.settings.expiry_policy())
+            return contacts.create(
+                c,
+                instance,
+                params,
+                now,
+                self.settings.expiry_policy(),
+                active_quota=self.settings.active_email_contacts_per_instance,
+            )
 
         return await self.write_once(ctx, params, create)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from connectmail.domain import arns
 from connectmail.errors import ServiceError, invalid_request
@@ -53,6 +53,7 @@ def create(
     params: dict[str, Any],
     now: float,
     expiry: ExpiryPolicy,
+    active_quota: int | None = None,
 ) -> dict[str, Any]:
     channel, method = params["Channel"], params["InitiationMethod"]
     allowed = INITIATION_METHODS.get(channel)
@@ -89,9 +90,11 @@ def create(
     )
     segment_attributes = dict(params.get("SegmentAttributes", {}))
     minutes = expiry_minutes(params.get("ExpiryDurationInMinutes"), segment_attributes, expiry)
+    completed = params.get("InitiateAs") == "COMPLETED"
+    if channel == "EMAIL" and active_quota is not None:
+        check_active_quota(connection, instance, now, active_quota)
     contact_id = arns.new_id()
     arn = arns.instance_child_arn(instance.arn, "contact", contact_id)
-    completed = params.get("InitiateAs") == "COMPLETED"
     connection.execute(
         insert(contacts).values(
             id=contact_id,
@@ -119,6 +122,25 @@ def create(
         )
     )
     return {"ContactId": contact_id, "ContactArn": arn}
+
+
+def check_active_quota(connection: Connection, instance: Record, now: float, quota: int) -> None:
+    """At most `quota` email contacts of an instance may be active (not sent, ended, expired)."""
+    active = connection.execute(
+        select(func.count())
+        .select_from(contacts)
+        .where(
+            (contacts.c.instance_id == instance.id)
+            & (contacts.c.channel == "EMAIL")
+            & (contacts.c.state == CREATED)
+            & (contacts.c.expires_at > now)
+        )
+    ).scalar_one()
+    if active >= quota:
+        raise ServiceError(
+            "ServiceQuotaExceededException",
+            f"Instance {instance.id} already has {active} active email contacts (quota {quota}).",
+        )
 
 
 def expiry_minutes(

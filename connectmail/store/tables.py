@@ -112,6 +112,7 @@ contacts = Table(
     Column("disconnected_at", Float),
     Column("expires_at", Float, nullable=False),
     Index("ix_contacts_instance_initiated", "instance_id", "initiated_at"),
+    Index("ix_contacts_active", "instance_id", "channel", "state", "expires_at"),
 )
 
 messages = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
+    data_delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -60,6 +62,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         if self.data_reply is not None:
             return self.data_reply
         data = envelope.original_content or b""

@@ -1,4 +1,4 @@
-"""Token buckets for throttling, shared by every process.
+"""Token buckets for throttling, shared by every process; an index for active contacts.
 
 Revision ID: 0004
 Revises: 0003
@@ -24,7 +24,11 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("account_id", "bucket"),
     )
+    op.create_index(
+        "ix_contacts_active", "contacts", ["instance_id", "channel", "state", "expires_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_contacts_active", table_name="contacts")
     op.drop_table("rate_buckets")

@@ -1,0 +1,151 @@
+"""Client tokens under concurrency: 50 identical calls at once do the work once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.support.cli import created
+from tests.support.connect import Outpost, make_outpost, unique_address
+from tests.support.server import ServerProcess
+from tests.support.smtp import SmtpSink
+
+CALLS = 50
+
+
+def at_once(call: Callable[[], Any], count: int = CALLS) -> list[Any]:
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(call) for _ in range(count)]
+        return [f.result() for f in futures]
+
+
+def strip(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+
+@pytest.fixture
+def concurrent_client(server_and_relay: tuple[ServerProcess, SmtpSink]) -> Any:
+    return server_and_relay[0].client(
+        config=Config(max_pool_connections=CALLS, retries={"max_attempts": 1})
+    )
+
+
+@pytest.fixture
+def server_and_relay(
+    database_url: str, relay: SmtpSink, start_server: Any
+) -> tuple[ServerProcess, SmtpSink]:
+    return start_server("--relay", relay.url, "--database-url", database_url), relay
+
+
+def test_start_outbound_email_contact_sends_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    _, relay = server_and_relay
+    outpost = make_outpost(concurrent_client)
+    contact_id = outpost.contact()
+    to = unique_address("once")
+    answers = at_once(lambda: outpost.send(contact_id, to=to, ClientToken="one-send"))
+    assert {strip(a)["ContactId"] for a in answers} == {contact_id}
+    relay.wait_for(1)
+    time.sleep(1.0)
+    assert len([r for r in relay.received if to in r.recipients]) == 1
+
+
+def test_create_contact_creates_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    outpost = make_outpost(concurrent_client)
+    answers = at_once(
+        lambda: concurrent_client.create_contact(
+            InstanceId=outpost.instance_id,
+            Channel="EMAIL",
+            InitiationMethod="FLOW",
+            ClientToken="one-contact",
+        )
+    )
+    assert len({strip(a)["ContactId"] for a in answers}) == 1
+
+
+def test_create_email_address_creates_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    outpost = make_outpost(concurrent_client)
+    address = unique_address("concurrent")
+    answers = at_once(
+        lambda: concurrent_client.create_email_address(
+            InstanceId=outpost.instance_id, EmailAddress=address, ClientToken="one-address"
+        )
+    )
+    assert len({strip(a)["EmailAddressId"] for a in answers}) == 1
+    found = concurrent_client.search_email_addresses(InstanceId=outpost.instance_id)
+    assert found["ApproximateTotalCount"] == 2
+
+
+def test_create_instance_creates_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    alias = f"c-{uuid.uuid4().hex[:8]}"
+    answers = at_once(
+        lambda: concurrent_client.create_instance(
+            IdentityManagementType="SAML",
+            InstanceAlias=alias,
+            InboundCallsEnabled=True,
+            OutboundCallsEnabled=True,
+            ClientToken="one-instance",
+        )
+    )
+    assert len({strip(a)["Id"] for a in answers}) == 1
+
+
+def test_tokens_are_scoped_by_operation_and_account(start_server: Any) -> None:
+    server = start_server()
+    client = server.client()
+    outpost = make_outpost(client)
+    contact_id = outpost.contact(ClientToken="shared-token")
+    outpost.send(contact_id, ClientToken="shared-token")  # another operation: no clash
+
+    other = created("accounts", "create", "--data-dir", str(server.data_dir))
+    theirs = make_outpost(
+        server.client(
+            credentials={
+                "aws_access_key_id": other["AccessKeyId"],
+                "aws_secret_access_key": other["SecretAccessKey"],
+            }
+        )
+    )
+    their_contact = theirs.contact(ClientToken="shared-token")
+    assert their_contact != contact_id
+
+
+def test_tokens_expire_after_their_time(start_server: Any) -> None:
+    server = start_server(env={"CONNECTMAIL_IDEMPOTENCY_TTL_SECONDS": "1"})
+    outpost = make_outpost(server.client())
+    first = outpost.contact("FLOW", ClientToken="short-lived")
+    with pytest.raises(ClientError) as exc:
+        outpost.contact("FLOW", ClientToken="short-lived", Name="different")
+    assert exc.value.response["Error"]["Code"] == "IdempotencyException"
+    time.sleep(1.2)
+    second = outpost.contact("FLOW", ClientToken="short-lived", Name="different")
+    assert second != first
+
+
+def test_active_email_contacts_quota(start_server: Any) -> None:
+    server = start_server(env={"CONNECTMAIL_ACTIVE_EMAIL_CONTACTS_PER_INSTANCE": "3"})
+    outpost: Outpost = make_outpost(server.client())
+    drafts = [outpost.contact() for _ in range(3)]
+    with pytest.raises(ClientError) as exc:
+        outpost.contact()
+    assert exc.value.response["Error"]["Code"] == "ServiceQuotaExceededException"
+    outpost.send(drafts[0])
+    outpost.client.stop_contact(InstanceId=outpost.instance_id, ContactId=drafts[1])
+    outpost.contact()
+    outpost.contact()
+    with pytest.raises(ClientError):
+        outpost.contact()
