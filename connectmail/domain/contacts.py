@@ -125,13 +125,18 @@ def create(
 
 
 def check_active_quota(connection: Connection, instance: Record, now: float, quota: int) -> None:
-    """At most `quota` email contacts of an instance may be active (not sent, ended, expired)."""
+    """At most `quota` email contacts of an instance may be active (not sent, ended, expired).
+
+    Received (INBOUND) contacts wait for agents and do not count: mail keeps arriving whether
+    or not agents keep up, and it must not stop them from replying.
+    """
     active = connection.execute(
         select(func.count())
         .select_from(contacts)
         .where(
             (contacts.c.instance_id == instance.id)
             & (contacts.c.channel == "EMAIL")
+            & contacts.c.initiation_method.in_(sorted(SENDABLE_METHODS))
             & (contacts.c.state == CREATED)
             & (contacts.c.expires_at > now)
         )
