@@ -104,7 +104,7 @@ def test_pages_cover_every_contact_once(populated: dict[str, Any]) -> None:
     token = None
     pages = 0
     while True:
-        extra = {"NextToken": token} if token else {}
+        extra: dict[str, str] = {"NextToken": token} if token else {}
         page = search(
             populated,
             MaxResults=2,

@@ -119,7 +119,9 @@ def test_every_documented_field(outpost: Outpost) -> None:
     assert message["Subject"] == "Où est ma commande ?"
     assert message["X-SES-Spam-Verdict"] == "PASS"
     assert [a.addr_spec for a in message["To"].addresses] == [outpost.sender, "sales@example.org"]
-    assert message.get_body(("html",)).get_content().strip() == "<p>Where is <b>order 42</b>?</p>"
+    html = message.get_body(("html",))
+    assert html is not None
+    assert html.get_content().strip() == "<p>Where is <b>order 42</b>?</p>"
     (text,) = references(
         outpost.client, outpost.instance_id, contact_id, "EMAIL_MESSAGE_PLAIN_TEXT"
     )
