@@ -29,6 +29,7 @@ _AUTH_RE = re.compile(
 )
 _REGION_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
 MAX_REGION_LENGTH = 32
+_STAMP = "%Y%m%dT%H%M%SZ"
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,15 @@ def check_clock(credential: Credential, signed_at: datetime, now: datetime) -> N
         raise invalid_signature(
             f"Credential should be scoped to a valid date: '{signed_at.strftime('%Y%m%d')}'."
         )
-    if abs(now - signed_at) > MAX_CLOCK_SKEW:
-        stamp = signed_at.strftime("%Y%m%dT%H%M%SZ")
-        limit = (now - MAX_CLOCK_SKEW).strftime("%Y%m%dT%H%M%SZ")
+    if signed_at < now - MAX_CLOCK_SKEW:
         raise invalid_signature(
-            f"Signature expired: {stamp} is now earlier than {limit} "
-            f"({now.strftime('%Y%m%dT%H%M%SZ')} - 15 min.)"
+            f"Signature expired: {signed_at:{_STAMP}} is now earlier than "
+            f"{now - MAX_CLOCK_SKEW:{_STAMP}} ({now:{_STAMP}} - 15 min.)"
+        )
+    if signed_at > now + MAX_CLOCK_SKEW:
+        raise invalid_signature(
+            f"Signature not yet current: {signed_at:{_STAMP}} is still later than "
+            f"{now + MAX_CLOCK_SKEW:{_STAMP}} ({now:{_STAMP}} + 15 min.)"
         )
 
 
@@ -166,6 +170,28 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+def canonical_request(
+    signed_headers: tuple[str, ...],
+    *,
+    method: str,
+    raw_path: str,
+    query_string: str,
+    headers: dict[str, str],
+    payload_sha256: str,
+) -> str:
+    """The canonical request the client signed, rebuilt from what arrived."""
+    return "\n".join(
+        (
+            method,
+            canonical_uri(raw_path),
+            canonical_query(query_string),
+            canonical_headers(signed_headers, headers),
+            ";".join(signed_headers),
+            payload_sha256,
+        )
+    )
+
+
 def verify(
     credential: Credential,
     secret: str,
@@ -183,19 +209,17 @@ def verify(
         raise invalid_signature(
             "The provided 'x-amz-content-sha256' header does not match what was computed."
         )
-    canonical_request = "\n".join(
-        (
-            method,
-            canonical_uri(raw_path),
-            canonical_query(query_string),
-            canonical_headers(credential.signed_headers, headers),
-            ";".join(credential.signed_headers),
-            payload_sha256,
-        )
+    canonical = canonical_request(
+        credential.signed_headers,
+        method=method,
+        raw_path=raw_path,
+        query_string=query_string,
+        headers=headers,
+        payload_sha256=payload_sha256,
     )
     scope = f"{credential.date}/{credential.region}/{credential.service}/aws4_request"
     string_to_sign = "\n".join(
-        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode()).hexdigest())
+        (ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest())
     )
     key = signing_key(secret, credential.date, credential.region, credential.service)
     expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()

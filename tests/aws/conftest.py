@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from connectmail.aws import ServiceModel, load_service_model
 from connectmail.aws.restjson import RestJsonProtocol
 from connectmail.aws.validate import InputValidator
+from tests.support.server import ServerProcess
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,11 @@ def qconnect_protocol(qconnect_model: ServiceModel) -> RestJsonProtocol:
 @pytest.fixture(scope="session")
 def connect_validator(connect_model: ServiceModel) -> InputValidator:
     return InputValidator(connect_model)
+
+
+@pytest.fixture(scope="module")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per module on SQLite, for tests where the database does not matter."""
+    server = ServerProcess(tmp_path_factory.mktemp("server"), ["--no-deliver"]).start()
+    yield server
+    server.stop()
