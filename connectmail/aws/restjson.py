@@ -208,7 +208,7 @@ class RestJsonProtocol:
     def serialize(self, operation: Operation, output: dict[str, Any]) -> Response:
         headers = [(b"content-type", b"application/json")]
         if operation.output_shape is None:
-            return Response(operation.success_status, headers, b"{}")
+            return Response(operation.success_status, headers, _body(operation.success_status))
         serializer, header_members, status_member = self._output_binding(operation)
         status = operation.success_status
         for member in header_members:
@@ -217,7 +217,7 @@ class RestJsonProtocol:
                 headers.append((member.wire_name.encode(), _header_value(value)))
         if status_member is not None and output.get(status_member) is not None:
             status = int(output[status_member])
-        return Response(status, headers, orjson.dumps(serializer(output)))
+        return Response(status, headers, _body(status, serializer(output)))
 
     def _output_binding(
         self, operation: Operation
@@ -315,6 +315,13 @@ def error_response(model: ServiceModel | None, error: ServiceError, request_id: 
         (b"x-amzn-requestid", request_id.encode()),
     ]
     return Response(status, headers, orjson.dumps(body))
+
+
+def _body(status: int, document: Any = None) -> bytes:
+    """The JSON body; none for 204 and 304, whose responses cannot carry one (RFC 9110)."""
+    if status in (204, 304):
+        return b""
+    return orjson.dumps(document if document is not None else {})
 
 
 def _decode_json(body: bytes, operation: Operation) -> Any:
