@@ -12,6 +12,7 @@ from connectmail.delivery.worker import DeliveryPolicy
 from connectmail.domain.accounts import Credentials
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.domain.outbound import OutboundPolicy
+from connectmail.templates.content import Limits as TemplateLimits
 
 
 class Settings(BaseSettings):
@@ -106,4 +107,16 @@ class Settings(BaseSettings):
     def expiry_policy(self) -> ExpiryPolicy:
         return ExpiryPolicy(
             default_minutes=self.contact_expiry_minutes, max_minutes=self.max_contact_expiry_minutes
+        )
+
+    # Amazon Q in Connect message templates: AWS's quotas.
+    message_templates_per_knowledge_base: int = 200
+    versions_per_message_template: int = 20
+    email_template_characters: int = 5_000_000
+
+    def template_limits(self) -> TemplateLimits:
+        return TemplateLimits(
+            templates_per_knowledge_base=self.message_templates_per_knowledge_base,
+            versions_per_template=self.versions_per_message_template,
+            email_template_characters=self.email_template_characters,
         )

@@ -23,6 +23,7 @@ from connectmail.domain.file_urls import PATH_PREFIX, FileUrls
 from connectmail.file_transfer import FileTransferApi
 from connectmail.inbound import InboundSmtpServer
 from connectmail.maintenance import Maintenance
+from connectmail.qconnect import qconnect_service
 from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,10 @@ def build_application(settings: Settings) -> Application:
     if profile.operations or profile.default:
         guards.append(Throttle(store, profile))
     api = AwsApi(
-        [connect_service(deps)], keys, guards=guards, max_body_bytes=settings.max_request_bytes
+        [connect_service(deps), qconnect_service(deps)],
+        keys,
+        guards=guards,
+        max_body_bytes=settings.max_request_bytes,
     )
     admin = AdminApi(store, keys, open_on_loopback=settings.on_loopback)
     files = FileTransferApi(store, FileUrls(store, settings.public_url))

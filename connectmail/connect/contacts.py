@@ -9,7 +9,8 @@ from sqlalchemy import Connection
 from connectmail.aws import RequestContext, operation
 from connectmail.connect.base import Handlers
 from connectmail.domain import contacts, instances, outbound
-from connectmail.errors import invalid_request
+from connectmail.templates import sending
+from connectmail.templates.identifiers import Scope
 
 
 class ContactHandlers(Handlers):
@@ -71,4 +72,9 @@ class ContactHandlers(Handlers):
         now: float,
     ) -> outbound.Content:
         """The content of a TEMPLATE message (Amazon Q in Connect message templates)."""
-        raise invalid_request("TEMPLATE messages are not supported yet.")
+        return sending.render_email(
+            connection,
+            Scope(ctx.account_id, ctx.region),
+            request.message["TemplatedMessageConfig"],
+            sending.Recipients(customer=request.to, system=found.sender),
+        )

@@ -1,0 +1,210 @@
+"""Handlers for message templates: the draft, versions, activation, search and rendering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.aws import RequestContext, operation
+from connectmail.connect.base import Handlers
+from connectmail.qconnect.knowledge_bases import scope
+from connectmail.store.tables import Record
+from connectmail.templates import attributes, knowledge_bases, message_templates, search, versions
+from connectmail.templates.rendering import render_content
+
+Step = Callable[[Connection, Record, float], dict[str, Any]]
+
+
+class MessageTemplateHandlers(Handlers):
+    def _in_knowledge_base(
+        self, ctx: RequestContext, params: dict[str, Any], step: Step
+    ) -> Callable[[Connection, float], dict[str, Any]]:
+        """Run `step` with the request's knowledge base (as a function for read or write)."""
+
+        def run(c: Connection, now: float) -> dict[str, Any]:
+            knowledge_base = knowledge_bases.require(c, scope(ctx), params["knowledgeBaseId"])
+            return step(c, knowledge_base, now)
+
+        return run
+
+    @operation("CreateMessageTemplate")
+    async def create_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        limits = self.settings.template_limits()
+        run = self._in_knowledge_base(
+            ctx,
+            params,
+            lambda c, kb, now: message_templates.create(c, scope(ctx), kb, params, now, limits),
+        )
+        return await self.write_once(
+            ctx, params, run, token_member="clientToken", conflict_code="ConflictException"
+        )
+
+    @operation("GetMessageTemplate")
+    async def get_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.read(
+            self._in_knowledge_base(
+                ctx,
+                params,
+                lambda c, kb, now: message_templates.get(
+                    c, scope(ctx), kb, params["messageTemplateId"]
+                ),
+            )
+        )
+
+    @operation("UpdateMessageTemplate")
+    async def update_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        limits = self.settings.template_limits()
+        return await self.write_once(
+            ctx,
+            params,
+            self._in_knowledge_base(
+                ctx,
+                params,
+                lambda c, kb, now: message_templates.update_draft(
+                    c, scope(ctx), kb, params, now, limits
+                ),
+            ),
+        )
+
+    @operation("UpdateMessageTemplateMetadata")
+    async def update_message_template_metadata(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.write_once(
+            ctx,
+            params,
+            self._in_knowledge_base(
+                ctx,
+                params,
+                lambda c, kb, now: message_templates.update_metadata(
+                    c, scope(ctx), kb, params, now
+                ),
+            ),
+        )
+
+    @operation("DeleteMessageTemplate")
+    async def delete_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def delete(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            message_templates.remove(c, scope(ctx), kb, params["messageTemplateId"])
+            return {}
+
+        return await self.write_once(ctx, params, self._in_knowledge_base(ctx, params, delete))
+
+    @operation("ListMessageTemplates")
+    async def list_message_templates(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def list_page(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            page = message_templates.list_page(
+                c, kb, params.get("maxResults", 100), params.get("nextToken")
+            )
+            return {"messageTemplateSummaries": page.items, "nextToken": page.next_token}
+
+        return await self.read(self._in_knowledge_base(ctx, params, list_page))
+
+    @operation("SearchMessageTemplates")
+    async def search_message_templates(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.read(
+            self._in_knowledge_base(
+                ctx,
+                params,
+                lambda c, kb, now: search.search(
+                    c,
+                    kb,
+                    params["searchExpression"],
+                    params.get("maxResults", 100),
+                    params.get("nextToken"),
+                ),
+            )
+        )
+
+    @operation("CreateMessageTemplateVersion")
+    async def create_message_template_version(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        limits = self.settings.template_limits()
+        return await self.write_once(
+            ctx,
+            params,
+            self._in_knowledge_base(
+                ctx,
+                params,
+                lambda c, kb, now: versions.create(c, scope(ctx), kb, params, now, limits),
+            ),
+        )
+
+    @operation("ListMessageTemplateVersions")
+    async def list_message_template_versions(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def list_page(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            page = versions.list_page(
+                c,
+                scope(ctx),
+                kb,
+                params["messageTemplateId"],
+                params.get("maxResults", 100),
+                params.get("nextToken"),
+            )
+            return {"messageTemplateVersionSummaries": page.items, "nextToken": page.next_token}
+
+        return await self.read(self._in_knowledge_base(ctx, params, list_page))
+
+    @operation("ActivateMessageTemplate")
+    async def activate_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.write_once(
+            ctx,
+            params,
+            self._in_knowledge_base(
+                ctx, params, lambda c, kb, now: versions.activate(c, scope(ctx), kb, params)
+            ),
+        )
+
+    @operation("DeactivateMessageTemplate")
+    async def deactivate_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.write_once(
+            ctx,
+            params,
+            self._in_knowledge_base(
+                ctx, params, lambda c, kb, now: versions.deactivate(c, scope(ctx), kb, params)
+            ),
+        )
+
+    @operation("RenderMessageTemplate")
+    async def render_message_template(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def render(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            template, ref = message_templates.require(
+                c, scope(ctx), kb, params["messageTemplateId"], qualified=True
+            )
+            selected = message_templates.select_qualifier(c, template, ref.qualifier)
+            context = attributes.merge(
+                attributes.from_message_template_attributes(selected.default_attributes),
+                attributes.from_message_template_attributes(params["attributes"]),
+            )
+            rendered = render_content(selected.content, context)
+            view = message_templates.describe(kb, selected)
+            return {
+                "content": rendered.content or None,
+                "sourceConfigurationSummary": view.get("sourceConfigurationSummary"),
+                "attributesNotInterpolated": rendered.missing,
+            }
+
+        return await self.read(self._in_knowledge_base(ctx, params, render))

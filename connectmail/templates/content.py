@@ -1,0 +1,190 @@
+"""The content of a message template: its parts per channel, their checks and the checksum.
+
+Content is kept as the API gives it (`{"email": {"subject", "body", "headers"}}`, `{"sms":
+...}`). Every text a message is made of is a Handlebars template; the HTML body is the only
+part whose `{{x}}` escapes HTML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from connectmail.jsontext import dumps
+from connectmail.templates import handlebars
+from connectmail.templates.errors import quota_exceeded, validation
+
+CONTENT_MEMBER = {"EMAIL": "email", "SMS": "sms", "WHATSAPP": "whatsApp", "PUSH": "push"}
+
+# The namespaces of `{{Attributes.X....}}` and the attribute types GetMessageTemplate reports.
+ATTRIBUTE_TYPES = {
+    "System": "SYSTEM",
+    "Agent": "AGENT",
+    "Customer": "CUSTOMER_PROFILE",
+    "Custom": "CUSTOM",
+    "Case": "CASE",
+}
+
+# Headers the email's own fields set; a template may not set them again.
+RESERVED_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "From",
+        "Sender",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Content-Disposition",
+        "Content-ID",
+        "Return-Path",
+        "Received",
+        "DKIM-Signature",
+    )
+)
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII but ':'
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Push fields that are settings, not text.
+_PUSH_SETTINGS = frozenset({"action"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Amazon Q in Connect's quotas for message templates."""
+
+    templates_per_knowledge_base: int = 200
+    versions_per_template: int = 20
+    email_template_characters: int = 5_000_000
+
+
+@dataclass(frozen=True)
+class Part:
+    """One text of the content: where it is, the text, and whether it is HTML."""
+
+    where: tuple[str | int, ...]
+    text: str
+    html: bool = False
+
+    @property
+    def name(self) -> str:
+        return ".".join(str(step) for step in self.where)
+
+
+def checksum(content: dict[str, Any], language: str | None, defaults: dict[str, Any]) -> str:
+    """messageTemplateContentSha256: over the content, language and default attributes."""
+    material = {"content": content, "language": language, "defaultAttributes": defaults}
+    return hashlib.sha256(dumps(material).encode()).hexdigest()
+
+
+def parts(content: dict[str, Any]) -> Iterator[Part]:
+    """The texts of the content that are templates (WhatsApp's are Meta's, not ours)."""
+    email = content.get("email")
+    if email is not None:
+        if "subject" in email:
+            yield Part(("email", "subject"), email["subject"])
+        body = email.get("body") or {}
+        for kind in ("plainText", "html"):
+            if "content" in (body.get(kind) or {}):
+                yield Part(
+                    ("email", "body", kind, "content"), body[kind]["content"], kind == "html"
+                )
+        for index, header in enumerate(email.get("headers") or ()):
+            if "value" in header:
+                yield Part(("email", "headers", index, "value"), header["value"])
+    sms = content.get("sms")
+    if sms is not None and "content" in ((sms.get("body") or {}).get("plainText") or {}):
+        yield Part(("sms", "body", "plainText", "content"), sms["body"]["plainText"]["content"])
+    push = content.get("push")
+    if push is not None:
+        yield from _texts(("push",), push)
+
+
+def _texts(where: tuple[str | int, ...], value: Any) -> Iterator[Part]:
+    if isinstance(value, str):
+        yield Part(where, value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key not in _PUSH_SETTINGS:
+                yield from _texts((*where, key), item)
+
+
+def check(channel_subtype: str, content: dict[str, Any], limits: Limits) -> None:
+    """Refuse content that does not fit the channel, cannot be read, or is too large."""
+    expected = CONTENT_MEMBER[channel_subtype]
+    for member in content:
+        if member != expected:
+            raise validation(
+                f"A {channel_subtype} message template takes content.{expected}, "
+                f"not content.{member}."
+            )
+    if "email" in content:
+        _check_email(content["email"], limits)
+    for part in parts(content):
+        try:
+            handlebars.parse(part.text)
+        except handlebars.TemplateError as error:
+            raise validation(f"content.{part.name} is not a valid template: {error}") from None
+
+
+def _check_email(email: dict[str, Any], limits: Limits) -> None:
+    subject = email.get("subject")
+    if subject is not None and _CONTROL.search(subject):
+        raise validation(
+            "content.email.subject must not contain line breaks or control characters."
+        )
+    seen: set[str] = set()
+    size = len(subject or "")
+    for index, header in enumerate(email.get("headers") or ()):
+        name, value = header.get("name"), header.get("value")
+        if name is None or value is None:
+            raise validation(f"content.email.headers.{index + 1} needs a name and a value.")
+        if not _HEADER_NAME.fullmatch(name):
+            raise validation(
+                f"content.email.headers.{index + 1}.name must be printable ASCII without "
+                f"spaces or colons: {name[:126]!r}."
+            )
+        if name.lower() in RESERVED_HEADERS:
+            raise validation(
+                f"content.email.headers.{index + 1}: the {name} header is set by the email "
+                "itself and cannot come from a template."
+            )
+        if name.lower() in seen:
+            raise validation(f"content.email.headers: {name} appears more than once.")
+        seen.add(name.lower())
+        if _CONTROL.search(value):
+            raise validation(
+                f"content.email.headers.{index + 1}.value must not contain line breaks or "
+                "control characters."
+            )
+        size += len(name) + len(value)
+    body = email.get("body") or {}
+    for kind in ("plainText", "html"):
+        size += len((body.get(kind) or {}).get("content") or "")
+    if size > limits.email_template_characters:
+        raise quota_exceeded(
+            f"An email message template can have at most {limits.email_template_characters} "
+            f"characters; this one has {size}."
+        )
+
+
+def attribute_types(content: dict[str, Any]) -> list[str]:
+    """The kinds of attributes the content's placeholders use (GetMessageTemplate's list)."""
+    found: dict[str, None] = {}
+    for part in parts(content):
+        for path in handlebars.parse(part.text).paths():
+            if len(path.parts) > 1 and path.parts[0] == "Attributes" and not path.data:
+                kind = ATTRIBUTE_TYPES.get(path.parts[1])
+                if kind is not None:
+                    found.setdefault(kind, None)
+    return list(found)

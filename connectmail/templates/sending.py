@@ -1,0 +1,114 @@
+"""The content of a TEMPLATE email (StartOutboundEmailContact): find, fill in, check.
+
+Errors here are Amazon Connect's (the request is Connect's): an unknown knowledge base or
+template is ResourceNotFoundException; anything else that keeps the email from being sent
+as the template means is InvalidRequestException, a placeholder left without a value
+included, so no email ever leaves with a raw `{{...}}` in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.domain.outbound import Content, Mailbox
+from connectmail.errors import ServiceError, invalid_request, not_found
+from connectmail.mail.addresses import checked_text
+from connectmail.store.tables import Record
+from connectmail.templates import attributes, identifiers, knowledge_bases
+from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope
+from connectmail.templates.message_templates import Selected, find, select_qualifier
+from connectmail.templates.rendering import render_content
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who the email is from and to: the system attributes of the contact."""
+
+    customer: Mailbox
+    system: Mailbox
+
+
+def render_email(
+    connection: Connection, scope: Scope, config: dict[str, Any], recipients: Recipients
+) -> Content:
+    """The subject, bodies and headers of TemplatedMessageConfig's template, filled in."""
+    selected = _select(connection, scope, config)
+    template = selected.template
+    if template.channel_subtype != "EMAIL":
+        raise invalid_request(
+            f"Message template {template.id} is a {template.channel_subtype} template, not EMAIL."
+        )
+    email = selected.content.get("email") or {}
+    body = email.get("body") or {}
+    if not email.get("subject"):
+        raise invalid_request(f"Message template {template.id} has no subject.")
+    if not body.get("html") and not body.get("plainText"):
+        raise invalid_request(f"Message template {template.id} has no body.")
+    given = config.get("TemplateAttributes") or {}
+    context = attributes.merge(
+        attributes.from_message_template_attributes(selected.default_attributes),
+        _system_context(recipients),
+        {"Attributes": {"Custom": dict(given.get("CustomAttributes") or {})}},
+        attributes.from_customer_profile(given["CustomerProfileAttributes"])
+        if given.get("CustomerProfileAttributes") is not None
+        else {},
+    )
+    rendered = render_content({"email": email}, context)
+    if rendered.missing:
+        raise invalid_request(
+            f"Message template {template.id} needs values for: {', '.join(rendered.missing)}. "
+            "Give them in TemplateAttributes or as the template's default attributes.",
+        )
+    out = rendered.content["email"]
+    subject = checked_text(out["subject"], "The rendered subject")
+    if not subject.strip():
+        raise invalid_request(f"The subject of message template {template.id} renders empty.")
+    headers = tuple(
+        (header["name"], checked_text(header["value"], f"The rendered {header['name']} header"))
+        for header in out.get("headers") or ()
+    )
+    out_body = out.get("body") or {}
+    return Content(
+        subject=subject,
+        text=(out_body.get("plainText") or {}).get("content"),
+        html=(out_body.get("html") or {}).get("content"),
+        headers=headers,
+    )
+
+
+def _select(connection: Connection, scope: Scope, config: dict[str, Any]) -> Selected:
+    knowledge_base = knowledge_bases.find(connection, scope, config["KnowledgeBaseId"])
+    if knowledge_base is None:
+        raise not_found("Knowledge base", config["KnowledgeBaseId"])
+    identifier = config["MessageTemplateId"]
+    ref = identifiers.template_ref(scope, identifier)
+    template: Record | None = None
+    if ref is not None and ref.knowledge_base_id in (None, knowledge_base.id):
+        template = find(connection, knowledge_base, ref.template_id)
+    if ref is None or template is None:
+        raise not_found("Message template", identifier)
+    # Sending uses the active version unless the identifier says otherwise.
+    qualifier = ref.qualifier or ACTIVE_VERSION
+    if qualifier == ACTIVE_VERSION and template.active_version is None:
+        raise invalid_request(
+            f"Message template {template.id} has no active version to send; activate one "
+            f"(ActivateMessageTemplate) or name a version ({template.id}:N or :{LATEST})."
+        )
+    try:
+        return select_qualifier(connection, template, qualifier)
+    except ServiceError as error:
+        raise not_found("Message template version", identifier) from error
+
+
+def _system_context(recipients: Recipients) -> dict[str, Any]:
+    system: dict[str, Any] = {
+        "CustomerEndpointAddress": recipients.customer.address,
+        "SystemEmailAddress": recipients.system.address,
+        "SystemEndpointAddress": recipients.system.address,
+    }
+    if recipients.customer.name:
+        system["Name"] = recipients.customer.name
+    return {"Attributes": {"System": system}}
