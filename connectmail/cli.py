@@ -109,7 +109,10 @@ def serve(
     listening = {"endpoint": endpoint}
     if application.inbound is not None:
         listening["smtp"] = describe_address(application.inbound)
-    (settings.data_dir / "server.json").write_bytes(orjson.dumps(listening))
+    # Written whole or not at all: whoever waits for the file never reads half of it.
+    marker = settings.data_dir / "server.json"
+    marker.with_suffix(".tmp").write_bytes(orjson.dumps(listening))
+    marker.with_suffix(".tmp").replace(marker)
     if generated:
         console.print("Generated root credentials (kept in the data directory):")
         console.print(_exports(root), markup=False, highlight=False)
