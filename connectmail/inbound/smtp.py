@@ -14,7 +14,6 @@ import contextlib
 import logging
 import socket
 import time
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -78,8 +77,11 @@ class InboundHandler:
                     c, raw, parsed, recipients, sender, time.time(), self._expiry
                 )
             )
-        except ServiceError as error:  # the message itself is unacceptable (e.g. attributes)
-            return f"554 5.6.0 {error.message[:200]}"
+        except ServiceError as error:
+            if (error.status or 400) >= 500:  # the database is away: the sender tries again
+                log.warning("storing an inbound message failed: %s", error.message)
+                return TEMPORARY_FAILURE
+            return f"554 5.6.0 {error.message[:200]}"  # the message itself is unacceptable
         except Exception:
             log.exception("storing an inbound message failed")
             return TEMPORARY_FAILURE
@@ -147,6 +149,6 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def describe_address(server: Any) -> str:
+def describe_address(server: InboundSmtpServer) -> str:
     host, port = server.address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
