@@ -186,3 +186,16 @@ def test_unknown_instance_is_not_found(shared_server: ServerProcess) -> None:
             InstanceId="00000000-0000-0000-0000-000000000000", TimeRange=window()
         )
     assert raised.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_filter_by_segment_attribute(populated: dict[str, Any]) -> None:
+    found = search(
+        populated,
+        SearchCriteria={
+            "SearchableSegmentAttributes": {
+                "Criteria": [{"Key": "connect:EmailSubject", "Values": ["Refund", "Nothing"]}],
+                "MatchType": "MATCH_ANY",
+            }
+        },
+    )
+    assert [c["Name"] for c in found["Contacts"]] == ["refund please"]
