@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 ARGS ?=
 
-.PHONY: run test lint unit bench postgres clean
+.PHONY: run test lint bench postgres tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -22,15 +22,21 @@ postgres:
 	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
 
+# wrk drives the benchmark (and its smoke test); Debian has it.
+tools:
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null)) || \
+	  { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check connectmail tests bench
 	$(BIN)/ruff format --check connectmail tests bench
 	$(BIN)/mypy
 
-test: $(STAMP) postgres lint
+test: $(STAMP) postgres tools lint
 	$(BIN)/pytest -n 2 $(ARGS)
 
-bench: $(STAMP) postgres
+bench: $(STAMP) postgres tools
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

@@ -1,3 +1,214 @@
-"""`python -m bench`: not written yet (issue 5)."""
+"""`python -m bench` (or `make bench`): measure connectmail and its references; print a table
+and write it as JSON.
 
-raise SystemExit("the benchmark suite is not written yet")
+    python -m bench                      # everything, SQLite and PostgreSQL, medians of 3
+    python -m bench --smoke              # a few seconds of each, to keep the suite honest
+    python -m bench --soak 300           # add a 5-minute RSS run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import scenarios
+from bench.scenarios import Options
+
+RESULTS = Path(__file__).with_name("results")
+
+
+def parse() -> tuple[argparse.Namespace, Options]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--history", type=int, default=1_000_000)
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak (0: skip)")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds of everything")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    args = parser.parse_args()
+    options = Options(
+        runs=args.runs,
+        seconds=args.seconds,
+        connections=args.connections,
+        history=args.history,
+        workers=args.workers,
+        soak_seconds=args.soak,
+    )
+    if args.smoke:
+        args.backends = "sqlite"
+        options = Options(
+            runs=1,
+            seconds=1.0,
+            connections=8,
+            expected_rate=4000,
+            history=5_000,
+            delivery_messages=100,
+            latency_rate=50,
+            latency_seconds=1.0,
+            workers=args.workers,
+        )
+    return args, options
+
+
+def main() -> None:
+    args, options = parse()
+    wanted = set(filter(None, args.only.split(",")))
+    work = scenarios.temporary_directory()
+    report: dict[str, Any] = {
+        "command": "python -m bench " + " ".join(os.sys.argv[1:]),  # type: ignore[attr-defined]
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "options": vars(options) | {"per_run": options.per_run},
+        "backends": {},
+    }
+
+    def want(name: str) -> bool:
+        return not wanted or name in wanted
+
+    try:
+        if want("references"):
+            report["bare_asgi"] = scenarios.bare_asgi_rate(
+                options, work, _any_requests(options, work)
+            )
+            report["moto_sesv2"] = scenarios.moto_rate(options, work)
+        for backend in args.backends.split(","):
+            results: dict[str, Any] = {}
+            if want("raw"):
+                results["accept_raw"] = scenarios.accept_rate(backend, options, work)
+            if want("template"):
+                results["accept_template"] = scenarios.accept_rate(
+                    backend, options, work, source="TEMPLATE"
+                )
+            if want("history"):
+                results["accept_raw_with_history"] = scenarios.accept_rate(
+                    backend, options, work, history=options.history
+                )
+            if want("delivery"):
+                results["delivery"] = scenarios.delivery_rate(backend, options, work)
+            if want("latency"):
+                results["arrival_latency"] = scenarios.arrival_latency(backend, options, work)
+            if options.soak_seconds and want("soak"):
+                results["soak"] = scenarios.soak(backend, options, work)
+            report["backends"][backend] = results
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _ratios(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(render(report))
+    print(f"\nwritten to {args.out}")
+
+
+def _any_requests(options: Options, work: Path) -> list[Any]:
+    """Requests for the bare endpoint: realistic bytes; their signatures are never checked."""
+    from botocore.credentials import Credentials
+
+    from bench.signing import raw_message, signed_sends
+
+    count = int(options.expected_rate * 2 * (options.seconds + 1))
+    payloads = (
+        raw_message(f"{n:08d}-0000-0000-0000-000000000000", "i", "s@example.com")
+        for n in range(count)
+    )
+    return list(signed_sends("http://127.0.0.1", Credentials("A", "B"), "us-east-1", payloads))
+
+
+def _ratios(report: dict[str, Any]) -> None:
+    bare = report.get("bare_asgi", {}).get("rate")
+    moto = report.get("moto_sesv2", {}).get("rate")
+    for results in report["backends"].values():
+        raw = results.get("accept_raw", {}).get("rate")
+        if raw and bare:
+            results["ratio_to_bare_asgi"] = round(raw / bare, 2)
+        if raw and moto:
+            results["ratio_to_moto"] = round(raw / moto, 1)
+        history = results.get("accept_raw_with_history", {}).get("rate")
+        if raw and history:
+            results["history_ratio"] = round(history / raw, 2)
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [
+        "| measurement | " + " | ".join(report["backends"]) + " |",
+        "| --- |" + " --- |" * len(report["backends"]),
+    ]
+
+    def row(label: str, pick: Any) -> None:
+        cells = []
+        for results in report["backends"].values():
+            try:
+                cells.append(str(pick(results)))
+            except (KeyError, TypeError):
+                cells.append("-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    row("StartOutboundEmailContact RAW, accepted/s", lambda r: f"{r['accept_raw']['rate']:,.0f}")
+    row(
+        "  p50 / p99 latency (ms)",
+        lambda r: f"{r['accept_raw']['p50_ms']} / {r['accept_raw']['p99_ms']}",
+    )
+    row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])
+    row(
+        "StartOutboundEmailContact TEMPLATE, accepted/s",
+        lambda r: f"{r['accept_template']['rate']:,.0f}",
+    )
+    row(
+        "  p50 / p99 latency (ms)",
+        lambda r: f"{r['accept_template']['p50_ms']} / {r['accept_template']['p99_ms']}",
+    )
+    row(
+        "RAW with history stored, accepted/s",
+        lambda r: (
+            f"{r['accept_raw_with_history']['rate']:,.0f} ({r['history_ratio']:.0%} of empty)"
+        ),
+    )
+    row("connectmail / bare ASGI", lambda r: r["ratio_to_bare_asgi"])
+    row("connectmail / moto SES v2", lambda r: f"{r['ratio_to_moto']}x")
+    row(
+        "delivery to loopback relay, emails/s",
+        lambda r: (
+            f"{r['delivery']['rate']:,.0f} ({r['delivery']['ratio']} of aiosmtplib "
+            f"alone: {r['delivery']['baseline_rate']:,.0f})"
+        ),
+    )
+    row(
+        "accept-to-arrival p50 / p99 (ms)",
+        lambda r: (
+            f"{r['arrival_latency']['p50_ms']} / {r['arrival_latency']['p99_ms']} "
+            f"at {r['arrival_latency']['offered_rate']:.0f}/s"
+        ),
+    )
+    row(
+        "peak server RSS (MB)",
+        lambda r: max(v.get("peak_rss_mb", 0) for v in r.values() if isinstance(v, dict)),
+    )
+    row("soak RSS growth", lambda r: f"{r['soak']['growth']:.1%} over {r['soak']['seconds']}s")
+    refs = []
+    if "bare_asgi" in report:
+        refs.append(f"bare ASGI endpoint: {report['bare_asgi']['rate']:,.0f} req/s")
+    if "moto_sesv2" in report:
+        moto = report["moto_sesv2"]
+        refs.append(f"moto SES v2 SendEmail: {moto['rate']:,.0f} req/s ({moto['non_2xx']} non-2xx)")
+    return "\n".join(lines + (["", *refs] if refs else []))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Processes the benchmark runs: connectmail, the references, relays; and their memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children (uvicorn workers)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for each in pids:
+        try:
+            for line in Path(f"/proc/{each}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+@dataclass
+class MemoryWatch:
+    """Samples a process's RSS in the background."""
+
+    pid: int
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> MemoryWatch:
+        def run() -> None:
+            while not self._stop.is_set():
+                self.samples.append((time.monotonic(), rss_bytes(self.pid)))
+                self._stop.wait(0.25)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def peak(self) -> int:
+        return max((rss for _, rss in self.samples), default=0)
+
+
+@dataclass
+class Connectmail:
+    """`connectmail serve` in its own process."""
+
+    data_dir: Path
+    args: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    endpoint: str = ""
+
+    def start(self) -> Connectmail:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "server.json").unlink(missing_ok=True)
+        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives with the process
+        env = {**os.environ, "CONNECTMAIL_LOG_LEVEL": "warning"}
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "connectmail",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(self.data_dir),
+                *self.args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        marker = self.data_dir / "server.json"
+        while not marker.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((self.data_dir / "server.log").read_text())
+            time.sleep(0.05)
+        self.endpoint = json.loads(marker.read_text())["endpoint"]
+        wait_http(f"{self.endpoint}/_connectmail/health")
+        return self
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        stored: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
+        return stored
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class Program:
+    """Any other server the benchmark starts (a reference, a relay)."""
+
+    command: list[str]
+    ready_url: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, stdout: int | None = subprocess.DEVNULL) -> Program:
+        self.process = subprocess.Popen(self.command, stdout=stdout, stderr=subprocess.DEVNULL)
+        if self.ready_url:
+            wait_http(self.ready_url)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

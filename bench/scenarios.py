@@ -1,0 +1,438 @@
+"""The measurements: accept rate (RAW, TEMPLATE, with a long history), the references (bare
+ASGI, moto's SES v2), delivery throughput against aiosmtplib alone, accept-to-arrival latency.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.credentials import Credentials
+
+from bench import seed
+from bench.loadgen import LoadResult, open_loop, run_wrk, write_requests
+from bench.processes import Connectmail, MemoryWatch, Program, free_port
+from bench.signing import SignedRequest, raw_message, sign, signed_sends
+from connectmail.store.store import Store
+
+REGION = "us-east-1"
+PYTHON = sys.executable
+
+
+@dataclass
+class Options:
+    runs: int = 3
+    seconds: float = 10.0
+    connections: int = 50
+    expected_rate: float = 12_000.0  # sizes the pre-signed pool so no request is sent twice
+    history: int = 1_000_000
+    delivery_messages: int = 5_000
+    latency_rate: float = 500.0
+    latency_seconds: float = 10.0
+    workers: int = 1
+    soak_seconds: float = 0.0
+
+    @property
+    def per_run(self) -> int:
+        return int(self.expected_rate * (self.seconds + 1) * 1.2)
+
+
+@contextmanager
+def database(backend: str, directory: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'connectmail.db'}"
+        return
+    from tests.support.databases import postgres_database
+
+    with postgres_database() as url:
+        yield url
+
+
+def _server_args(url: str, options: Options, *extra: str) -> list[str]:
+    args = ["--database-url", url, *extra]
+    if options.workers > 1:
+        args += ["--workers", str(options.workers)]
+    return args
+
+
+def _median(results: list[LoadResult]) -> dict[str, Any]:
+    best = sorted(results, key=lambda r: r.rate)[len(results) // 2]
+    return {
+        "rate": round(statistics.median(r.rate for r in results), 1),
+        "p50_ms": round(best.p50_ms, 2),
+        "p99_ms": round(best.p99_ms, 2),
+        "non_2xx": sum(r.non_2xx for r in results),
+        "errors": sum(r.errors for r in results),
+        "runs": [round(r.rate, 1) for r in results],
+    }
+
+
+def _credentials(server: Connectmail) -> Credentials:
+    stored = server.credentials
+    return Credentials(stored["access_key_id"], stored["secret_access_key"])
+
+
+def _template_payloads(
+    server: Connectmail, outpost: seed.Outpost, ids: list[str]
+) -> Iterator[dict[str, Any]]:
+    stored = server.credentials
+    qconnect = boto3.client(
+        "qconnect",
+        endpoint_url=server.endpoint,
+        region_name=REGION,
+        aws_access_key_id=stored["access_key_id"],
+        aws_secret_access_key=stored["secret_access_key"],
+    )
+    kb = qconnect.create_knowledge_base(
+        name=f"bench-{uuid.uuid4().hex[:6]}", knowledgeBaseType="MESSAGE_TEMPLATES"
+    )
+    kb_id = kb["knowledgeBase"]["knowledgeBaseId"]
+    template = qconnect.create_message_template(
+        knowledgeBaseId=kb_id,
+        name="shipped",
+        channelSubtype="EMAIL",
+        content={
+            "email": {
+                "subject": "Your order {{Attributes.Custom.Order}} has shipped",
+                "body": {
+                    "html": {
+                        "content": "<p>Hello {{Attributes.Customer.FirstName}}, order "
+                        "<b>{{Attributes.Custom.Order}}</b> is on its way.</p>"
+                    },
+                    "plainText": {
+                        "content": "Hello {{Attributes.Customer.FirstName}}, order "
+                        "{{Attributes.Custom.Order}} is on its way."
+                    },
+                },
+            }
+        },
+    )
+    template_id = template["messageTemplate"]["messageTemplateId"]
+    version = qconnect.create_message_template_version(
+        knowledgeBaseId=kb_id, messageTemplateId=template_id
+    )
+    qconnect.activate_message_template(
+        knowledgeBaseId=kb_id,
+        messageTemplateId=template_id,
+        versionNumber=version["messageTemplate"]["versionNumber"],
+    )
+    for contact_id in ids:
+        payload = raw_message(contact_id, outpost.instance_id, outpost.sender)
+        payload["EmailMessage"] = {
+            "MessageSourceType": "TEMPLATE",
+            "TemplatedMessageConfig": {
+                "KnowledgeBaseId": kb_id,
+                "MessageTemplateId": template_id,
+                "TemplateAttributes": {
+                    "CustomAttributes": {"Order": "#1234"},
+                    "CustomerProfileAttributes": json.dumps({"FirstName": "Jane"}),
+                },
+            },
+        }
+        yield payload
+
+
+def accept_rate(
+    backend: str, options: Options, work: Path, *, source: str = "RAW", history: int = 0
+) -> dict[str, Any]:
+    """StartOutboundEmailContact accepted (committed) per second, delivery off."""
+    directory = work / f"accept-{backend}-{source}-{history}"
+    with database(backend, directory) as url:
+        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
+        watch = MemoryWatch(server.pid).start()
+        try:
+            store = Store(url)
+            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            if history:
+                seed.add_history(store, outpost, history)
+            ids = seed.add_contacts(store, outpost, options.per_run * options.runs)
+            store.close()
+            payloads = (
+                _template_payloads(server, outpost, ids)
+                if source == "TEMPLATE"
+                else (raw_message(i, outpost.instance_id, outpost.sender) for i in ids)
+            )
+            signed = list(signed_sends(server.endpoint, _credentials(server), REGION, payloads))
+            results = []
+            for run in range(options.runs):
+                chunk = signed[run * options.per_run : (run + 1) * options.per_run]
+                path = directory / f"requests-{run}.txt"
+                write_requests(path, chunk)
+                results.append(
+                    run_wrk(
+                        server.endpoint,
+                        path,
+                        seconds=options.seconds,
+                        connections=options.connections,
+                    )
+                )
+        finally:
+            watch.stop()
+            server.stop()
+    return {**_median(results), "peak_rss_mb": round(watch.peak / 2**20, 1)}
+
+
+def bare_asgi_rate(options: Options, work: Path, signed: list[SignedRequest]) -> dict[str, Any]:
+    port = free_port()
+    command = [PYTHON, "-m", "bench.bare_asgi", str(port), str(options.workers)]
+    program = Program(command).start()
+    try:
+        _wait_port(port)
+        path = work / "bare.txt"
+        write_requests(path, signed)
+        results = [
+            run_wrk(
+                f"http://127.0.0.1:{port}",
+                path,
+                seconds=options.seconds,
+                connections=options.connections,
+            )
+            for _ in range(options.runs)
+        ]
+    finally:
+        program.stop()
+    return _median(results)
+
+
+def moto_rate(options: Options, work: Path) -> dict[str, Any]:
+    """moto's server doing SES v2 SendEmail, signed like any AWS request, sender verified."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = shutil_which("moto_server")
+    program = Program(
+        [moto, "-H", "127.0.0.1", "-p", str(port)], ready_url=f"{endpoint}/moto-api/"
+    ).start()
+    try:
+        credentials = Credentials("AKIDMOTOBENCH", "moto-secret")
+        ses = boto3.client(
+            "sesv2",
+            endpoint_url=endpoint,
+            region_name=REGION,
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+        )
+        ses.create_email_identity(EmailIdentity="bench@example.com")
+        count = int(2_000 * (options.seconds + 1))
+        signed = [
+            sign(
+                endpoint,
+                credentials,
+                REGION,
+                "ses",
+                "POST",
+                "/v2/email/outbound-emails",
+                {
+                    "FromEmailAddress": "bench@example.com",
+                    "Destination": {"ToAddresses": [f"c-{n}@example.org"]},
+                    "Content": {
+                        "Simple": {
+                            "Subject": {"Data": "Your order has shipped"},
+                            "Body": {"Html": {"Data": "<p>Hello, order <b>#1234</b></p>"}},
+                        }
+                    },
+                },
+            )
+            for n in range(count)
+        ]
+        path = work / "moto.txt"
+        write_requests(path, signed)
+        results = [
+            run_wrk(endpoint, path, seconds=options.seconds, connections=options.connections)
+            for _ in range(options.runs)
+        ]
+    finally:
+        program.stop()
+    return _median(results)
+
+
+def shutil_which(name: str) -> str:
+    import shutil
+
+    found = shutil.which(name) or shutil.which(name, path=str(Path(PYTHON).parent))
+    if found is None:
+        raise SystemExit(f"{name} not found (pip install 'moto[server]')")
+    return found
+
+
+def _wait_port(port: int, timeout: float = 20.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+class Relay:
+    """bench.relay in its own process."""
+
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.out = work / f"arrivals-{self.port}.json"
+        self.program = Program([PYTHON, "-m", "bench.relay", str(self.port), str(self.out)])
+        self.count = 0
+
+    def __enter__(self) -> Relay:
+        self.program.start(stdout=subprocess.PIPE)
+        assert self.program.process is not None and self.program.process.stdout is not None
+        self.program.process.stdout.readline()  # "ready"
+        return self
+
+    def wait_for(self, count: int, timeout: float = 300.0) -> None:
+        assert self.program.process is not None and self.program.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while self.count < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"relay got {self.count} of {count}")
+            self.count = int(self.program.process.stdout.readline())
+
+    def arrivals(self) -> list[tuple[float, str, str]]:
+        self.program.stop()
+        return [(float(t), str(r), str(m)) for t, r, m in json.loads(self.out.read_text())]
+
+    def __exit__(self, *exc: object) -> None:
+        self.program.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}?tls=none"
+
+
+def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
+    """Emails per second arriving at a loopback relay, against aiosmtplib alone."""
+    count = options.delivery_messages
+    with Relay(work) as relay:
+        baseline = subprocess.run(
+            [PYTHON, "-m", "bench.smtp_baseline", str(relay.port), str(count)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        baseline_rate = count / float(baseline.stdout)
+        relay.wait_for(count)
+        relay.arrivals()
+    directory = work / f"delivery-{backend}"
+    with database(backend, directory) as url, Relay(work) as relay:
+        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
+        store = Store(url)
+        outpost = seed.make_outpost(store, server.credentials["account_id"])
+        ids = seed.add_contacts(store, outpost, count)
+        store.close()
+        path = directory / "requests.txt"
+        write_requests(
+            path,
+            signed_sends(
+                server.endpoint,
+                _credentials(server),
+                REGION,
+                (raw_message(i, outpost.instance_id, outpost.sender) for i in ids),
+            ),
+        )
+        run_wrk(server.endpoint, path, seconds=max(2.0, count / 2000), connections=16)
+        server.stop()
+        server.args = _server_args(url, options, "--relay", relay.url)
+        watch_started = time.time()
+        server.start()
+        try:
+            relay.wait_for(count)
+        finally:
+            server.stop()
+        arrivals = sorted(a[0] for a in relay.arrivals())
+    rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0
+    return {
+        "rate": round(rate, 1),
+        "baseline_rate": round(baseline_rate, 1),
+        "ratio": round(rate / baseline_rate, 2),
+        "messages": len(arrivals),
+        "first_arrival_after_start_s": round(arrivals[0] - watch_started, 2),
+    }
+
+
+def arrival_latency(backend: str, options: Options, work: Path) -> dict[str, Any]:
+    """Accept-to-arrival latency at a fixed offered rate, delivery in the server process."""
+    count = int(options.latency_rate * options.latency_seconds)
+    directory = work / f"latency-{backend}"
+    with database(backend, directory) as url, Relay(work) as relay:
+        server = Connectmail(directory, _server_args(url, options, "--relay", relay.url)).start()
+        try:
+            store = Store(url)
+            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            ids = seed.add_contacts(store, outpost, count)
+            store.close()
+            payloads = [raw_message(i, outpost.instance_id, outpost.sender) for i in ids]
+            signed = list(
+                signed_sends(server.endpoint, _credentials(server), REGION, iter(payloads))
+            )
+            sent = open_loop(server.endpoint, signed, options.latency_rate)
+            relay.wait_for(count)
+        finally:
+            server.stop()
+        arrived = {recipient: at for at, recipient, _ in relay.arrivals()}
+    latencies = sorted(
+        (arrived[payloads[i]["DestinationEmailAddress"]["EmailAddress"]] - sent[i]) * 1000
+        for i in range(count)
+    )
+    return {
+        "offered_rate": options.latency_rate,
+        "messages": count,
+        "p50_ms": round(latencies[len(latencies) // 2], 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+    }
+
+
+def soak(backend: str, options: Options, work: Path) -> dict[str, Any]:
+    """RSS over a long accept run: the end within 10% of the level after warm-up."""
+    directory = work / f"soak-{backend}"
+    with database(backend, directory) as url:
+        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
+        watch = MemoryWatch(server.pid).start()
+        try:
+            store = Store(url)
+            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            pool = min(int(options.expected_rate * 30), 400_000)
+            ids = seed.add_contacts(store, outpost, pool)
+            store.close()
+            path = directory / "requests.txt"
+            write_requests(
+                path,
+                signed_sends(
+                    server.endpoint,
+                    _credentials(server),
+                    REGION,
+                    (raw_message(i, outpost.instance_id, outpost.sender) for i in ids),
+                ),
+            )
+            # Past the pool, requests repeat: replays of their client tokens, answered too.
+            load = run_wrk(
+                server.endpoint, path, seconds=options.soak_seconds, connections=options.connections
+            )
+        finally:
+            watch.stop()
+            server.stop()
+    settled = [rss for at, rss in watch.samples if at - watch.samples[0][0] > 30] or [0]
+    start, end = settled[0], settled[-1]
+    return {
+        "seconds": options.soak_seconds,
+        "rate": round(load.rate, 1),
+        "rss_after_warmup_mb": round(start / 2**20, 1),
+        "rss_end_mb": round(end / 2**20, 1),
+        "growth": round(end / start - 1, 3) if start else None,
+    }
+
+
+def temporary_directory() -> Path:
+    return Path(tempfile.mkdtemp(prefix="connectmail-bench-"))

@@ -1,0 +1,27 @@
+"""The benchmark runs end to end (a few seconds of each measurement), so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_smoke_run(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    sqlite = report["backends"]["sqlite"]
+    for name in ("accept_raw", "accept_template", "accept_raw_with_history"):
+        assert sqlite[name]["rate"] > 0 and sqlite[name]["non_2xx"] == 0, name
+    assert sqlite["delivery"]["messages"] == report["options"]["delivery_messages"]
+    assert sqlite["arrival_latency"]["p99_ms"] > 0
+    assert report["bare_asgi"]["rate"] > 0 and report["moto_sesv2"]["rate"] > 0
+    assert "StartOutboundEmailContact RAW, accepted/s" in result.stdout
