@@ -6,6 +6,7 @@ boto3 for everything an agent's program does, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -15,12 +16,13 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+import aiosmtplib
 import pytest
 
 from tests.conftest import BACKENDS
 from tests.support.connect import Outpost, make_outpost
 from tests.support.databases import database
-from tests.support.inbound import attach_file, deliver, file_bytes, references
+from tests.support.inbound import attach_file, deliver, file_bytes, references, smtp_port
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
@@ -215,3 +217,15 @@ def test_customer_agent_customer_thread(server: ServerProcess, sink: SmtpSink) -
         message["Message-ID"],
         second["Message-ID"],
     ]
+
+
+def test_the_default_size_limit_is_10_mib(server: ServerProcess) -> None:
+    async def size() -> str:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=smtp_port(server), start_tls=False)
+        await client.connect()
+        await client.ehlo()
+        found = client.esmtp_extensions["size"]
+        await client.quit()
+        return found
+
+    assert asyncio.run(size()) == str(10 * 1024 * 1024)
