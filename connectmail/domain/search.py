@@ -17,6 +17,7 @@ from sqlalchemy import (
     Connection,
     and_,
     case,
+    cast,
     false,
     func,
     literal,
@@ -96,7 +97,12 @@ def search(
         ("SearchableSegmentAttributes", contacts.c.segment_attributes, ("ValueString",)),
     ):
         if criteria.get(member):
-            conditions.append(_attribute_condition(criteria[member], column, path))
+            document = (
+                cast(column, JSON)
+                if connection.dialect.name == "postgresql"
+                else type_coerce(column, JSON)
+            )
+            conditions.append(_attribute_condition(criteria[member], document, path))
     query = select(contacts).where(and_(*conditions))
     total = connection.execute(
         select(func.count()).select_from(contacts).where(and_(*conditions))
@@ -204,13 +210,11 @@ def _name_condition(criteria: dict[str, Any]) -> ColumnElement[bool]:
 
 
 def _attribute_condition(
-    criteria: dict[str, Any], column: Any, path: tuple[str, ...]
+    criteria: dict[str, Any], document: Any, path: tuple[str, ...]
 ) -> ColumnElement[bool]:
     """Attributes (kept as JSON text) whose value for a key is one of the values given."""
     held = [
-        type_coerce(column, JSON)[(c["Key"], *path) if path else c["Key"]]
-        .as_string()
-        .in_(c["Values"])
+        document[(c["Key"], *path) if path else c["Key"]].as_string().in_(c["Values"])
         for c in criteria.get("Criteria", [])
     ]
     if not held:
