@@ -15,6 +15,7 @@ from rich.console import Console
 
 from connectmail.access.policy import PolicyError, parse_policy
 from connectmail.access.throttling import PROFILES
+from connectmail.aws.http11 import AwsHttpToolsProtocol
 from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
@@ -126,7 +127,7 @@ def serve(
     config = uvicorn.Config(
         application,
         loop="uvloop",
-        http="httptools",
+        http=AwsHttpToolsProtocol,  # httptools, with its own 400s in AWS's error shape
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,

@@ -77,6 +77,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class ClientGone(Exception):
+    """The client went away before its request was whole: there is nothing to answer."""
+
+
 async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes:
     """Read the request body, refusing it as soon as it is known to exceed `limit` bytes."""
     if declared is not None and declared > limit:
@@ -86,7 +90,7 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -153,6 +157,8 @@ class AwsApi:
             response.headers.append((b"connection", b"close"))
             await send_response(send, response)
             return
+        except ClientGone:
+            return  # a truncated request must not run
         raw_path = scope.get("raw_path") or scope["path"].encode()
         response = await self.handle(
             scope["method"],
