@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from connectmail.aws import ServiceModel, load_service_model
 from connectmail.aws.restjson import RestJsonProtocol
 from connectmail.aws.validate import InputValidator
+from tests.aws.dbstate import DatabaseState
+from tests.conftest import BACKENDS
+from tests.support.databases import database
 from tests.support.server import ServerProcess
 
 
@@ -43,3 +47,27 @@ def sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     server = ServerProcess(tmp_path_factory.mktemp("server"), ["--no-deliver"]).start()
     yield server
     server.stop()
+
+
+@dataclass
+class QuietServer:
+    """A server that does nothing on its own (no delivery), and its database."""
+
+    server: ServerProcess
+    database_url: str
+
+    def state(self) -> DatabaseState:
+        return DatabaseState(self.database_url)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def quiet_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QuietServer]:
+    """One server per module and backend with no delivery worker, so that between two calls
+    only those calls change its database."""
+    directory = tmp_path_factory.mktemp("quiet")
+    with database(str(request.param), directory) as url:
+        server = ServerProcess(directory, ["--database-url", url, "--no-deliver"]).start()
+        yield QuietServer(server, url)
+        server.stop()
