@@ -1,0 +1,90 @@
+"""Short ways to make what template tests need: a knowledge base, email content, templates."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def error_message(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Message"])
+
+
+def email_content(
+    subject: str = "Hello {{Attributes.Customer.FirstName}}",
+    *,
+    html: str | None = "<p>Hello {{Attributes.Customer.FirstName}}</p>",
+    text: str | None = "Hello {{Attributes.Customer.FirstName}}",
+    headers: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    if html is not None:
+        body["html"] = {"content": html}
+    if text is not None:
+        body["plainText"] = {"content": text}
+    email: dict[str, Any] = {"subject": subject, "body": body}
+    if headers is not None:
+        email["headers"] = headers
+    return {"email": email}
+
+
+def unique_name(prefix: str = "template") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class KnowledgeBase:
+    """A MESSAGE_TEMPLATES knowledge base and the qconnect client that made it."""
+
+    client: Any
+    id: str
+    arn: str
+
+    def create_template(self, **params: Any) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "knowledgeBaseId": self.id,
+            "name": unique_name(),
+            "channelSubtype": "EMAIL",
+            "content": email_content(),
+        }
+        request.update(params)
+        template: dict[str, Any] = self.client.create_message_template(**request)["messageTemplate"]
+        return template
+
+    def get(self, template_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.client.get_message_template(
+            knowledgeBaseId=self.id, messageTemplateId=template_id
+        )["messageTemplate"]
+        return found
+
+    def version(self, template_id: str) -> dict[str, Any]:
+        made: dict[str, Any] = self.client.create_message_template_version(
+            knowledgeBaseId=self.id, messageTemplateId=template_id
+        )["messageTemplate"]
+        return made
+
+    def activate(self, template_id: str, version: int) -> None:
+        self.client.activate_message_template(
+            knowledgeBaseId=self.id, messageTemplateId=template_id, versionNumber=version
+        )
+
+    def render(self, template_id: str, **attributes: Any) -> dict[str, Any]:
+        rendered: dict[str, Any] = self.client.render_message_template(
+            knowledgeBaseId=self.id, messageTemplateId=template_id, attributes=attributes
+        )
+        return rendered
+
+
+def make_knowledge_base(client: Any, name: str | None = None) -> KnowledgeBase:
+    created = client.create_knowledge_base(
+        name=name or unique_name("kb"), knowledgeBaseType="MESSAGE_TEMPLATES"
+    )["knowledgeBase"]
+    return KnowledgeBase(client, created["knowledgeBaseId"], created["knowledgeBaseArn"])
