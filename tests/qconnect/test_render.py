@@ -125,3 +125,12 @@ def test_all_attribute_namespaces(kb: KnowledgeBase) -> None:
         "jane@example.org|help@example.com|Agent|Lyon|120|open|Kettle;Teapot;"
     )
     assert rendered["attributesNotInterpolated"] == []
+
+
+def test_each_renders_at_most_fifteen_items(kb: KnowledgeBase) -> None:
+    content = email_content("List", html=None, text="{{#each Attributes.Custom}}{{@key}};{{/each}}")
+    template_id = kb.create_template(content=content)["messageTemplateId"]
+    many = {f"k{n:02}": str(n) for n in range(20)}
+    rendered = kb.render(template_id, customAttributes=many)
+    text = rendered["content"]["email"]["body"]["plainText"]["content"]
+    assert text == "".join(f"k{n:02};" for n in range(15))
