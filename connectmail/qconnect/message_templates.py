@@ -11,7 +11,14 @@ from connectmail.aws import RequestContext, operation
 from connectmail.connect.base import Handlers
 from connectmail.qconnect.knowledge_bases import scope
 from connectmail.store.tables import Record
-from connectmail.templates import attributes, knowledge_bases, message_templates, search, versions
+from connectmail.templates import (
+    attributes,
+    content,
+    knowledge_bases,
+    message_templates,
+    search,
+    versions,
+)
 from connectmail.templates.rendering import render_content
 
 Step = Callable[[Connection, Record, float], dict[str, Any]]
@@ -34,6 +41,7 @@ class MessageTemplateHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         limits = self.settings.template_limits()
+        content.check_syntax(params.get("content") or {})
         run = self._in_knowledge_base(
             ctx,
             params,
@@ -62,6 +70,7 @@ class MessageTemplateHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         limits = self.settings.template_limits()
+        content.check_syntax(params.get("content") or {})
         return await self.write_once(
             ctx,
             params,
@@ -200,10 +209,9 @@ class MessageTemplateHandlers(Handlers):
                 attributes.from_message_template_attributes(params["attributes"]),
             )
             rendered = render_content(selected.content, context)
-            view = message_templates.describe(kb, selected)
             return {
                 "content": rendered.content or None,
-                "sourceConfigurationSummary": view.get("sourceConfigurationSummary"),
+                "sourceConfigurationSummary": message_templates.source_summary(selected),
                 "attributesNotInterpolated": rendered.missing,
             }
 

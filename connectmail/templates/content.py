@@ -119,8 +119,20 @@ def _texts(where: tuple[str | int, ...], value: Any) -> Iterator[Part]:
                 yield from _texts((*where, key), item)
 
 
-def check(channel_subtype: str, content: dict[str, Any], limits: Limits) -> None:
-    """Refuse content that does not fit the channel, cannot be read, or is too large."""
+def check_syntax(content: dict[str, Any]) -> None:
+    """Refuse content whose texts are not templates we can render.
+
+    Reading a large template takes a while, so handlers call this before their transaction.
+    """
+    for part in parts(content):
+        try:
+            handlebars.parse(part.text)
+        except handlebars.TemplateError as error:
+            raise validation(f"content.{part.name} is not a valid template: {error}") from None
+
+
+def check_fits(channel_subtype: str, content: dict[str, Any], limits: Limits) -> None:
+    """Refuse content that does not fit the channel, would make a bad email, or is too large."""
     expected = CONTENT_MEMBER[channel_subtype]
     for member in content:
         if member != expected:
@@ -130,11 +142,6 @@ def check(channel_subtype: str, content: dict[str, Any], limits: Limits) -> None
             )
     if "email" in content:
         _check_email(content["email"], limits)
-    for part in parts(content):
-        try:
-            handlebars.parse(part.text)
-        except handlebars.TemplateError as error:
-            raise validation(f"content.{part.name} is not a valid template: {error}") from None
 
 
 def _check_email(email: dict[str, Any], limits: Limits) -> None:

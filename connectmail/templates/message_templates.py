@@ -2,7 +2,7 @@
 
 The draft is what CreateMessageTemplate makes and UpdateMessageTemplate changes; versions
 (see `versions`) are frozen copies of it. Name, description, grouping and tags belong to the
-template and so to all its versions.
+template and so to all its versions. Content given here has passed `content.check_syntax`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def create(
         raise validation("A message template needs a name.")
     channel_subtype = params["channelSubtype"]
     body = params.get("content") or {}
-    content.check(channel_subtype, body, limits)
+    content.check_fits(channel_subtype, body, limits)
     tags.check(params.get("tags") or {})
     _check_name_free(connection, knowledge_base, name)
     count = connection.execute(
@@ -172,6 +172,8 @@ def select_qualifier(connection: Connection, template: Record, qualifier: str | 
 
 
 def version_row(connection: Connection, template: Record, number: int) -> Record | None:
+    if not 0 < number < 2**31:
+        return None  # no such version; and PostgreSQL refuses to compare past its integer
     return connection.execute(
         select(message_template_versions).where(
             (message_template_versions.c.template_id == template.id)
@@ -205,7 +207,7 @@ def update_draft(
         if "defaultAttributes" in params
         else loads(template.default_attributes)
     )
-    content.check(template.channel_subtype, body, limits)
+    content.check_fits(template.channel_subtype, body, limits)
     values: dict[str, Any] = {
         "content": dumps(body),
         "language": language,
@@ -327,25 +329,30 @@ def _common(knowledge_base: Record, template: Record) -> dict[str, Any]:
     }
 
 
-def describe(knowledge_base: Record, selected: Selected) -> dict[str, Any]:
-    """ExtendedMessageTemplateData (MessageTemplateData is its subset) of the draft or a version."""
+def describe(knowledge_base: Record, selected: Selected, *, details: bool = True) -> dict[str, Any]:
+    """ExtendedMessageTemplateData (MessageTemplateData is its subset) of the draft or a version.
+
+    Without `details` (search results) it leaves out the content, the default attributes and
+    the attribute types, which take reading every part of the content.
+    """
     template, version, source = selected.template, selected.version, selected.source
-    body = selected.content
     view = _common(knowledge_base, template)
     view.update(
         {
             "messageTemplateArn": template.arn,
             "lastModifiedTime": _time(template.modified_at),
-            "content": body or None,
             "language": source.language,
-            "defaultAttributes": selected.default_attributes or None,
             "groupingConfiguration": loads(template.grouping_configuration),
-            "sourceConfigurationSummary": _source_summary(loads(source.source_configuration)),
-            "attributeTypes": content.attribute_types(body),
+            "sourceConfigurationSummary": source_summary(selected),
             "messageTemplateContentSha256": source.content_sha256,
             "tags": loads(template.tags) or None,
         }
     )
+    if details:
+        body = selected.content
+        view["content"] = body or None
+        view["defaultAttributes"] = selected.default_attributes or None
+        view["attributeTypes"] = content.attribute_types(body)
     if version is not None:
         view["messageTemplateArn"] = f"{template.arn}:{version.version}"
         view["versionNumber"] = version.version
@@ -355,8 +362,9 @@ def describe(knowledge_base: Record, selected: Selected) -> dict[str, Any]:
     return view
 
 
-def _source_summary(configuration: dict[str, Any] | None) -> dict[str, Any] | None:
-    whatsapp = (configuration or {}).get("whatsApp")
+def source_summary(selected: Selected) -> dict[str, Any] | None:
+    """The sourceConfigurationSummary: a WhatsApp template's source, as it was given."""
+    whatsapp = (loads(selected.source.source_configuration) or {}).get("whatsApp")
     if whatsapp is None:
         return None
     return {"whatsApp": {**whatsapp, "status": "VALID"}}

@@ -133,9 +133,7 @@ def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[st
             elif qualifier.isdigit() and (template.id, int(qualifier)) in versions:
                 selected = Selected(template, versions[(template.id, int(qualifier))])
             if selected is not None:
-                view = describe(knowledge_base, selected)
-                for extra in ("content", "defaultAttributes", "attributeTypes"):
-                    view.pop(extra, None)
+                view = describe(knowledge_base, selected, details=False)
                 entries.append(_Entry(selected, qualifier, view))
     return entries
 

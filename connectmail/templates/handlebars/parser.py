@@ -57,18 +57,17 @@ class _Tag:
     line: int
 
 
-def _line(source: str, position: int) -> int:
-    return source.count("\n", 0, position) + 1
-
-
 def _lex(source: str) -> list[str | _Tag]:
     tokens: list[str | _Tag] = []
     position = 0
     pending = ""  # text that follows a `\{{` escape
+    line, counted = 1, 0  # the line number at `counted`, kept as we go (linear time)
     while position < len(source):
         start = source.find("{{", position)
         if start < 0:
             break
+        line += source.count("\n", counted, start)
+        counted = start
         before = pending + source[position:start]
         pending = ""
         if before.endswith("\\") and not before.endswith("\\\\"):
@@ -82,7 +81,7 @@ def _lex(source: str) -> list[str | _Tag]:
             before = before[:-1]
         if before:
             tokens.append(before)
-        tag, position = _read_tag(source, start)
+        tag, position = _read_tag(source, start, line)
         tokens.append(tag)
     rest = pending + source[position:]
     if rest:
@@ -90,8 +89,7 @@ def _lex(source: str) -> list[str | _Tag]:
     return tokens
 
 
-def _read_tag(source: str, start: int) -> tuple[_Tag, int]:
-    line = _line(source, start)
+def _read_tag(source: str, start: int, line: int) -> tuple[_Tag, int]:
     if source.startswith("{{{{", start):
         raise TemplateError(f"line {line}: raw blocks ({{{{{{{{...}}}}}}}}) are not supported")
     position = start + 2
@@ -128,6 +126,11 @@ def _read_tag(source: str, start: int) -> tuple[_Tag, int]:
 
 def _find_close(source: str, position: int, closer: str, line: int) -> int:
     """The index of `closer`, skipping over string literals inside the tag."""
+    end = source.find(closer, position)
+    if end >= 0:
+        inside = source[position:end]
+        if '"' not in inside and "'" not in inside and "{{" not in inside:
+            return end  # the common case, without looking at each character
     quote: str | None = None
     index = position
     while index < len(source):
