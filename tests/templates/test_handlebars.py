@@ -90,6 +90,26 @@ AS_HANDLEBARS_JS = [
     ("{{#items}}[{{.}}]{{/items}}{{^empty}}(empty){{/empty}}", True, "[a][b][c]"),
     ("{{items}} {{people.length}} {{zero}}", True, "a,b,c 2 0"),
     ("{{log name}}ok", True, "ok"),
+    (
+        "{{#if empty}}\n  A\n{{else if name}}\n  B\n{{else}}\n  C\n{{/if}}\nend\n",
+        True,
+        "  B\nend\n",
+    ),
+    (
+        "<ul>\n{{#each items as |item|}}\n  <li>{{~item~}}</li>\n{{/each}}\n</ul>",
+        True,
+        "<ul>\n  <li>a</li>\n  <li>b</li>\n  <li>c</li>\n</ul>",
+    ),
+    ("{{!-- note --}}\nHello\n", True, "Hello\n"),
+    ("  {{#unless empty}}\n  yes\n  {{/unless}}\n", True, "  yes\n"),
+    ("{{#if name}}{{~! comment ~}} x {{/if}}", True, "x "),
+    ("a\n{{^empty}}\nnone\n{{else}}\nsome\n{{/empty}}\nb", True, "a\nsome\nb"),
+    (
+        "{{#each items}}\n{{#if @first}}\nfirst: {{this}}\n{{else}}\nnext: {{this}}\n{{/if}}\n"
+        "{{/each}}",
+        True,
+        "first: a\nnext: b\nnext: c\n",
+    ),
 ]
 
 
