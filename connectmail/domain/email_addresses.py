@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from connectmail.domain import arns
-from connectmail.domain.pagination import decode_token, encode_token
+from connectmail.domain.pagination import decode_offset, encode_token
 from connectmail.errors import ServiceError, not_found
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address
@@ -132,7 +132,7 @@ def search(connection: Connection, instance: Record, params: dict[str, Any]) -> 
     ]
     start = 0
     if params.get("NextToken"):
-        start = int(decode_token(params["NextToken"])[1])
+        start = decode_offset(params["NextToken"])
     size = params.get("MaxResults", 100)
     page = matching[start : start + size]
     more = start + size < len(matching)

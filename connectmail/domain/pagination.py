@@ -25,14 +25,50 @@ def encode_token(position: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode()
 
 
-def decode_token(token: str, error_code: str = "InvalidRequestException") -> list[Any]:
+def decode_token(
+    token: str,
+    error_code: str = "InvalidRequestException",
+    kinds: tuple[type, type] | None = None,
+) -> list[Any]:
+    """The position a token holds; with `kinds`, it must hold one value of each, in range.
+
+    A token is opaque to clients but not tamper-proof: whatever else it holds is refused
+    here, before it reaches a query (PostgreSQL refuses to compare a float column with text).
+    """
     try:
         position = orjson.loads(base64.urlsafe_b64decode(token.encode()))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         position = None
-    if not isinstance(position, list) or len(position) != 2:
+    if (
+        not isinstance(position, list)
+        or len(position) != 2
+        or (kinds is not None and not all(map(_is_kind, position, kinds)))
+    ):
         raise ServiceError(error_code, "The NextToken is not valid.")
     return position
+
+
+def decode_offset(token: str, error_code: str = "InvalidRequestException") -> int:
+    """The offset in a token made by `encode_token(["offset", n])`."""
+    marker, offset = decode_token(token, error_code, (str, int))
+    if marker != "offset" or offset < 0:
+        raise ServiceError(error_code, "The NextToken is not valid.")
+    return int(offset)
+
+
+def _is_kind(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return False
+    if kind is str:
+        return isinstance(value, str) and len(value) <= 1024 and "\x00" not in value
+    if kind is int:
+        return isinstance(value, int) and -(2**31) <= value < 2**31
+    return isinstance(value, int | float) and abs(value) < 1e300
+
+
+def _kind(column: Column[Any]) -> type:
+    kind = column.type.python_type
+    return float if kind is float else int if kind is int else str
 
 
 def page_after(
@@ -49,7 +85,9 @@ def page_after(
 ) -> Page:
     """Rows of `query` ordered by (order, tiebreak), starting after `next_token`."""
     if next_token is not None:
-        after_order, after_tiebreak = decode_token(next_token, error_code)
+        after_order, after_tiebreak = decode_token(
+            next_token, error_code, (_kind(order), _kind(tiebreak))
+        )
         if descending:
             query = query.where(
                 (order < after_order) | ((order == after_order) & (tiebreak < after_tiebreak))

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from connectmail.domain.pagination import decode_token, encode_token
+from connectmail.domain.pagination import decode_offset, encode_token
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
 from connectmail.templates.errors import validation
@@ -88,7 +88,7 @@ def search(
             raise validation(f"Message templates cannot be ordered by {order['name']!r}.")
         key: Callable[[_Entry], list[str]] = lambda entry: entry.field(order["name"])  # noqa: E731
         matching.sort(key=key, reverse=order.get("order") == "DESC")
-    start = int(decode_token(next_token, "ValidationException")[1]) if next_token else 0
+    start = decode_offset(next_token, "ValidationException") if next_token else 0
     page = matching[start : start + max_results]
     more = start + max_results < len(matching)
     return {
