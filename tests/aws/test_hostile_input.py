@@ -16,9 +16,12 @@ from typing import Any
 
 import orjson
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.aws.conftest import QuietServer
 from tests.aws.dbstate import DatabaseState, differences
+from tests.aws.shape_strategies import FORGED_TOKENS
 from tests.support.connect import Outpost, make_outpost
 from tests.support.server import ServerProcess
 from tests.support.wire import Answer, exchange, host_port, send, sign, signed
@@ -573,3 +576,57 @@ def test_odd_http(server: ServerProcess, state: DatabaseState, request_bytes: An
 def test_unsigned_garbage_gets_the_missing_token_error(server: ServerProcess) -> None:
     answer = send(server.endpoint, "GET", "/instance", [("Host", "x")])
     assert_aws_error(answer, 403, "MissingAuthenticationTokenException")
+
+
+# -- pagination tokens ---------------------------------------------------------------------
+
+
+def test_forged_pagination_tokens(
+    server: ServerProcess, state: DatabaseState, outpost: Outpost
+) -> None:
+    """A token is opaque to the client, so the client can send anything as one."""
+    unchecked = Config(parameter_validation=False, retries={"max_attempts": 1})
+    connect = server.client(config=unchecked)
+    qconnect = server.client("qconnect", config=unchecked)
+    calls: list[tuple[str, Any]] = [
+        ("ListInstances", lambda token: connect.list_instances(NextToken=token)),
+        (
+            "SearchEmailAddresses",
+            lambda token: connect.search_email_addresses(
+                InstanceId=outpost.instance_id, NextToken=token
+            ),
+        ),
+        ("ListKnowledgeBases", lambda token: qconnect.list_knowledge_bases(nextToken=token)),
+    ]
+    try:
+        knowledge_base = qconnect.create_knowledge_base(
+            name=f"kb-{uuid.uuid4().hex[:8]}", knowledgeBaseType="MESSAGE_TEMPLATES"
+        )["knowledgeBase"]["knowledgeBaseId"]
+    except ClientError:
+        knowledge_base = None  # Q in Connect is not served here
+    if knowledge_base is not None:
+        calls += [
+            (
+                "ListMessageTemplates",
+                lambda token: qconnect.list_message_templates(
+                    knowledgeBaseId=knowledge_base, nextToken=token
+                ),
+            ),
+            (
+                "SearchMessageTemplates",
+                lambda token: qconnect.search_message_templates(
+                    knowledgeBaseId=knowledge_base, searchExpression={}, nextToken=token
+                ),
+            ),
+        ]
+    refused = 0
+    with changes_nothing(state):
+        for name, call in calls:
+            for token in FORGED_TOKENS:
+                try:
+                    call(token)  # a well-formed position past the end is an empty page
+                except ClientError as error:
+                    status = error.response["ResponseMetadata"]["HTTPStatusCode"]
+                    assert status == 400, (name, token, error.response["Error"])
+                    refused += 1
+    assert refused >= len(calls) * (len(FORGED_TOKENS) - 2)
