@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
 from connectmail.errors import ServiceError
 
@@ -147,7 +147,13 @@ def canonical_query(query_string: str) -> str:
         if not pair:
             continue
         key, _, value = pair.partition("=")
-        pairs.append((quote(unquote(key), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+        # Decoded to bytes, not text: a %FF that is no UTF-8 must come back as %FF.
+        pairs.append(
+            (
+                quote(unquote_to_bytes(key), safe="-_.~"),
+                quote(unquote_to_bytes(value), safe="-_.~"),
+            )
+        )
     pairs.sort()
     return "&".join(f"{k}={v}" for k, v in pairs)
 

@@ -630,3 +630,25 @@ def test_forged_pagination_tokens(
                     assert status == 400, (name, token, error.response["Error"])
                     refused += 1
     assert refused >= len(calls) * (len(FORGED_TOKENS) - 2)
+
+
+# -- nothing waits on a client that stops --------------------------------------------------
+
+
+def test_stalled_clients_do_not_hold_up_others(server: ServerProcess) -> None:
+    address = host_port(server.endpoint)
+    with (
+        socket.create_connection(address, timeout=10) as mid_body,
+        socket.create_connection(address, timeout=10) as mid_headers,
+        socket.create_connection(address, timeout=10) as mid_chunk,
+    ):
+        mid_body.sendall(
+            b"PUT /contact/create-contact HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{"
+        )
+        mid_headers.sendall(b"GET /instance HTTP/1.1\r\nHost: x\r\nX-Half: ")
+        mid_chunk.sendall(
+            b"PUT /instance HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFF\r\nab"
+        )
+        client = server.client()
+        for _ in range(5):
+            assert client.list_instances()["ResponseMetadata"]["HTTPStatusCode"] == 200

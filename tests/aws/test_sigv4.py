@@ -47,6 +47,7 @@ TARGETS = [
     "/instance?empty=&flag",
     "/instance?k=%20space%20&u=%C3%BC&t=~",
     "/instance?x=a-b_c.d~e",
+    "/instance?latin1=%FF&utf8=%E2%82%AC",
 ]
 
 
