@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectmail.templates.handlebars import (
@@ -235,3 +235,15 @@ def test_values_are_escaped_in_html_and_verbatim_elsewhere(value: str) -> None:
 def test_escaped_values_carry_no_markup(value: str) -> None:
     escaped = escape_html(value)
     assert not any(char in escaped for char in "<>\"'`=")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=" {}#/^!~&.@[]()\"'=|abcelsifhnwt-\n\\0123", max_size=50))
+def test_any_text_parses_or_is_refused_and_then_renders(source: str) -> None:
+    # Whatever a template says, the answer is a TemplateError or a rendering: never a crash.
+    try:
+        template = parse(source)
+    except TemplateError:
+        return
+    context = {"a": "A", "b": ["x", {"c": "y"}], "e": "", "this": "t", "else": "E"}
+    render(template, context, escape=True)
