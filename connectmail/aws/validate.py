@@ -23,6 +23,9 @@ Problems = list[str]
 Checker = Callable[[Any, str, Problems], Any]
 
 MAX_PROBLEMS_REPORTED = 10
+# Past this many, lists and maps are not walked further: a 64 MiB body of bad items would
+# otherwise cost a problem string each (gigabytes) to tell the client what ten of them say.
+MAX_PROBLEMS_COLLECTED = 100
 # How deep a value may nest (path segments: members, list items, map values) where the model
 # allows any depth (recursive shapes, documents); deeper would exhaust the stack downstream.
 MAX_DEPTH = 100
@@ -200,9 +203,12 @@ class InputValidator:
                 problems.append(f"{describe(path)} have length less than or equal to {high}")
                 return value
             member = self.checker(member_name)
-            return [
-                member(item, f"{path}.{index + 1}", problems) for index, item in enumerate(value)
-            ]
+            checked = []
+            for index, item in enumerate(value):
+                checked.append(member(item, f"{path}.{index + 1}", problems))
+                if len(problems) >= MAX_PROBLEMS_COLLECTED:
+                    break
+            return checked
 
         return check
 
@@ -228,8 +234,10 @@ class InputValidator:
                         f"Value null at '{path}.{key}' failed to satisfy constraint: "
                         "Member must not be null"
                     )
-                    continue
-                result[key] = check_value(item, f"{path}.{key}", problems)
+                else:
+                    result[key] = check_value(item, f"{path}.{key}", problems)
+                if len(problems) >= MAX_PROBLEMS_COLLECTED:
+                    break
             return result
 
         return check
@@ -415,5 +423,6 @@ def ecmascript_to_python(pattern: str) -> str:
 def summarize(problems: Problems) -> str:
     count = len(problems)
     noun = "error" if count == 1 else "errors"
+    counted = f"{count} or more" if count >= MAX_PROBLEMS_COLLECTED else str(count)
     shown = "; ".join(problems[:MAX_PROBLEMS_REPORTED])
-    return f"{count} validation {noun} detected: {shown}"
+    return f"{counted} validation {noun} detected: {shown}"

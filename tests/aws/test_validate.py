@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from connectmail.aws import ServiceModel, load_service_model
-from connectmail.aws.validate import MAX_DEPTH, InputValidator, summarize
+from connectmail.aws.validate import MAX_DEPTH, MAX_PROBLEMS_COLLECTED, InputValidator, summarize
 from connectmail.errors import ServiceError
 
 
@@ -389,3 +389,14 @@ def parse_error(protocol: Any, operation: Any, body: Any, uri: dict[str, str]) -
     with pytest.raises(ServiceError) as caught:
         protocol.parse(operation, uri, {}, {}, raw)
     return caught.value
+
+
+def test_problems_stop_being_collected_past_a_hundred(connect_validator: Any) -> None:
+    """A body of a million bad items costs a hundred problem strings, not a million."""
+    _, problems = check(connect_validator, "TagMap", {f"k{n}": n for n in range(10)})
+    assert len(problems) == 10
+    _, problems = check(connect_validator, "AttributeNameList", list(range(100_000)))
+    assert len(problems) == MAX_PROBLEMS_COLLECTED
+    _, problems = check(connect_validator, "Attributes", {f"k{n}": n for n in range(100_000)})
+    assert len(problems) == MAX_PROBLEMS_COLLECTED
+    assert summarize(problems).startswith("100 or more validation errors detected: ")
