@@ -368,6 +368,29 @@ def test_iso8601_timestamps_where_the_shape_says(models: dict[str, ServiceModel]
     assert parse_response("qconnect", "CreateMessageTemplateAttachment", response) == output
 
 
+def test_location_names_in_the_output(models: dict[str, ServiceModel]) -> None:
+    output = {
+        "Queue": {
+            "Name": "q",
+            "Arn": "arn:aws:mediaconvert:us-east-1:123456789012:queues/q",
+            "CreatedAt": datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
+            "Status": "ACTIVE",
+        }
+    }
+    op = models["mediaconvert"].operations["CreateQueue"]
+    response = RestJsonProtocol(models["mediaconvert"]).serialize(op, output)
+    assert response.status == 201  # the model's responseCode
+    assert orjson.loads(response.body) == {
+        "queue": {
+            "name": "q",
+            "arn": "arn:aws:mediaconvert:us-east-1:123456789012:queues/q",
+            "createdAt": 1735787045.0,
+            "status": "ACTIVE",
+        }
+    }
+    assert parse_response("mediaconvert", "CreateQueue", response) == output
+
+
 def test_blobs_are_base64(models: dict[str, ServiceModel]) -> None:
     signature = b"\x00\x01\xfe\xff"
     output = {"jobId": "j", "signature": signature}
