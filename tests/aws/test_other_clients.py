@@ -31,11 +31,14 @@ def server(sqlite_server: ServerProcess) -> ServerProcess:
 
 
 @pytest.fixture(scope="module")
-def js_sdk(request: pytest.FixtureRequest) -> Path:
+def js_sdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/aws/js installed once into pytest's cache (npm install from the npm registry)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are needed to run the JavaScript SDK")
-    directory = Path(request.config.cache.mkdir("connectmail-js-sdk"))
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    directory = Path(
+        cache.mkdir("connectmail-js-sdk") if cache else tmp_path_factory.mktemp("js-sdk")
+    )
     wanted = (JS_DIR / "package.json").read_text()
     manifest = directory / "package.json"
     if not manifest.exists() or manifest.read_text() != wanted:
