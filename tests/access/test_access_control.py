@@ -253,3 +253,81 @@ def test_captured_mail_is_per_account(start_server: Any) -> None:
     with pytest.raises(urllib.error.HTTPError) as exc:
         mailbox(other["AccessKeyId"], "wrong-secret")
     assert exc.value.code == 401
+
+
+def test_templates_and_files_are_isolated(shared_server: ServerProcess) -> None:
+    other = created(
+        "accounts",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        *database_args(shared_server),
+    )
+    theirs = make_outpost(as_key(shared_server, other))
+    their_qconnect = as_key(shared_server, other, service="qconnect")
+    kb = their_qconnect.create_knowledge_base(
+        name=f"kb-{uuid.uuid4().hex[:6]}", knowledgeBaseType="MESSAGE_TEMPLATES"
+    )["knowledgeBase"]
+    template = their_qconnect.create_message_template(
+        knowledgeBaseId=kb["knowledgeBaseId"],
+        name="t",
+        channelSubtype="EMAIL",
+        content={"email": {"subject": "Hi", "body": {"plainText": {"content": "Hello"}}}},
+    )["messageTemplate"]
+    their_contact = theirs.contact()
+    their_arn = theirs.client.describe_contact(
+        InstanceId=theirs.instance_id, ContactId=their_contact
+    )["Contact"]["Arn"]
+    upload = theirs.client.start_attached_file_upload(
+        InstanceId=theirs.instance_id,
+        FileName="a.pdf",
+        FileSizeInBytes=10,
+        FileUseCaseType="ATTACHMENT",
+        AssociatedResourceArn=their_arn,
+    )
+
+    mine = make_outpost(shared_server.client())
+    my_qconnect = shared_server.client("qconnect")
+    probes: list[Callable[[], Any]] = [
+        lambda: my_qconnect.get_knowledge_base(knowledgeBaseId=kb["knowledgeBaseId"]),
+        lambda: my_qconnect.get_knowledge_base(knowledgeBaseId=kb["knowledgeBaseArn"]),
+        lambda: my_qconnect.get_message_template(
+            knowledgeBaseId=kb["knowledgeBaseId"], messageTemplateId=template["messageTemplateId"]
+        ),
+        lambda: my_qconnect.delete_knowledge_base(knowledgeBaseId=kb["knowledgeBaseId"]),
+        lambda: mine.send(
+            EmailMessage={
+                "MessageSourceType": "TEMPLATE",
+                "TemplatedMessageConfig": {
+                    "KnowledgeBaseId": kb["knowledgeBaseId"],
+                    "MessageTemplateId": f"{template['messageTemplateId']}:$LATEST",
+                    "TemplateAttributes": {},
+                },
+            }
+        ),
+        lambda: mine.client.get_attached_file(
+            InstanceId=theirs.instance_id, FileId=upload["FileId"], AssociatedResourceArn=their_arn
+        ),
+        lambda: mine.client.get_attached_file(
+            InstanceId=mine.instance_id, FileId=upload["FileId"], AssociatedResourceArn=their_arn
+        ),
+        lambda: mine.client.delete_attached_file(
+            InstanceId=theirs.instance_id, FileId=upload["FileId"], AssociatedResourceArn=their_arn
+        ),
+    ]
+    for probe in probes:
+        with pytest.raises(ClientError) as exc:
+            probe()
+        assert code(exc) in ("ResourceNotFoundException", "InvalidRequestException"), code(exc)
+    assert (
+        their_qconnect.get_message_template(
+            knowledgeBaseId=kb["knowledgeBaseId"], messageTemplateId=template["messageTemplateId"]
+        )["messageTemplate"]["name"]
+        == "t"
+    )
+    assert (
+        theirs.client.get_attached_file(
+            InstanceId=theirs.instance_id, FileId=upload["FileId"], AssociatedResourceArn=their_arn
+        )["FileId"]
+        == upload["FileId"]
+    )

@@ -91,3 +91,25 @@ def test_two_processes_share_one_bucket(start_server: Any, postgres_url: str) ->
     results, elapsed = burst([lambda c=c: create_instance(c) for c in clients * 15])
     # One bucket for the account: 5 at once plus 2 a second, not that per process.
     assert 5 <= results.count(True) <= 5 + math.ceil(elapsed * 2)
+
+
+def test_qconnect_throttles_with_its_own_status(start_server: Any) -> None:
+    server: ServerProcess = start_server("--limits", "aws")
+    qconnect = server.client("qconnect")
+    results: list[bool] = []
+
+    def list_kbs() -> bool:
+        try:
+            qconnect.list_knowledge_bases()
+            return True
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ThrottlingException"
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+            return False
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: list_kbs(), range(60)))
+    elapsed = time.monotonic() - started
+    assert 10 <= results.count(True) <= 10 + math.ceil(elapsed * 10)
+    assert False in results

@@ -149,3 +149,98 @@ def test_active_email_contacts_quota(start_server: Any) -> None:
     outpost.contact()
     with pytest.raises(ClientError):
         outpost.contact()
+
+
+def test_start_email_contact_creates_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    outpost = make_outpost(concurrent_client)
+    answers = at_once(
+        lambda: concurrent_client.start_email_contact(
+            InstanceId=outpost.instance_id,
+            ClientToken="one-inbound",
+            FromEmailAddress={"EmailAddress": "jane@example.org"},
+            DestinationEmailAddress=outpost.sender,
+            EmailMessage={
+                "MessageSourceType": "RAW",
+                "RawMessage": {
+                    "Subject": "Question",
+                    "Body": "Hello?",
+                    "ContentType": "text/plain",
+                },
+            },
+        )
+    )
+    contact_ids = {strip(a)["ContactId"] for a in answers}
+    assert len(contact_ids) == 1
+    found = concurrent_client.search_contacts(
+        InstanceId=outpost.instance_id,
+        TimeRange={
+            "Type": "INITIATION_TIMESTAMP",
+            "StartTime": time.time() - 600,
+            "EndTime": time.time() + 60,
+        },
+        SearchCriteria={"Channels": ["EMAIL"], "InitiationMethods": ["INBOUND"]},
+    )
+    assert [c["Id"] for c in found["Contacts"]] == list(contact_ids)
+
+
+def test_start_attached_file_upload_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    outpost = make_outpost(concurrent_client)
+    contact_id = outpost.contact()
+    arn = concurrent_client.describe_contact(InstanceId=outpost.instance_id, ContactId=contact_id)[
+        "Contact"
+    ]["Arn"]
+    answers = at_once(
+        lambda: concurrent_client.start_attached_file_upload(
+            InstanceId=outpost.instance_id,
+            FileName="invoice.pdf",
+            FileSizeInBytes=1024,
+            FileUseCaseType="ATTACHMENT",
+            AssociatedResourceArn=arn,
+            ClientToken="one-upload",
+        )
+    )
+    assert len({strip(a)["FileId"] for a in answers}) == 1
+
+
+def test_delete_instance_once(
+    server_and_relay: tuple[ServerProcess, SmtpSink], concurrent_client: Any
+) -> None:
+    outpost = make_outpost(concurrent_client)
+    answers = at_once(
+        lambda: concurrent_client.delete_instance(
+            InstanceId=outpost.instance_id, ClientToken="one-delete"
+        )
+    )
+    assert all(a["ResponseMetadata"]["HTTPStatusCode"] == 200 for a in answers)
+
+
+def test_qconnect_creates_once(server_and_relay: tuple[ServerProcess, SmtpSink]) -> None:
+    server = server_and_relay[0]
+    qconnect = server.client(
+        "qconnect", config=Config(max_pool_connections=CALLS, retries={"max_attempts": 1})
+    )
+    name = f"kb-{uuid.uuid4().hex[:8]}"
+    answers = at_once(
+        lambda: qconnect.create_knowledge_base(
+            name=name, knowledgeBaseType="MESSAGE_TEMPLATES", clientToken="one-kb"
+        )
+    )
+    kb_ids = {a["knowledgeBase"]["knowledgeBaseId"] for a in answers}
+    assert len(kb_ids) == 1
+    (kb_id,) = kb_ids
+    answers = at_once(
+        lambda: qconnect.create_message_template(
+            knowledgeBaseId=kb_id,
+            name="welcome",
+            channelSubtype="EMAIL",
+            clientToken="one-mt",
+            content={"email": {"subject": "Hi", "body": {"plainText": {"content": "Hello"}}}},
+        )
+    )
+    assert len({a["messageTemplate"]["messageTemplateId"] for a in answers}) == 1
+    listed = qconnect.list_message_templates(knowledgeBaseId=kb_id)
+    assert len(listed["messageTemplateSummaries"]) == 1
