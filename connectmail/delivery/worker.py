@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from connectmail.delivery.transports import Envelope, Outcome, Transport
-from connectmail.domain import attached_files
+from connectmail.domain import sent_files
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose, to_bytes
 from connectmail.store.store import Store
@@ -234,7 +234,7 @@ class DeliveryWorker:
             spec = job.spec
             attachments: list[Attachment] = []
             if spec.get("attachments"):
-                attachments = await self._store.read(lambda c: attached_files.for_compose(c, spec))
+                attachments = await self._store.read(lambda c: sent_files.attachments_of(c, spec))
             envelope = Envelope(
                 message_id=job.message_id,
                 account_id=job.account_id,

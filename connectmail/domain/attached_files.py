@@ -11,18 +11,16 @@ Limits and allowed types are Amazon Connect's feature specifications: 10 attachm
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from connectmail.domain import arns
+from connectmail.domain import arns, sent_files
 from connectmail.domain.contacts import CREATED, SENDABLE_METHODS
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.compose import Attachment, compose, html_to_text, to_bytes
 from connectmail.store.tables import Record, contacts
 from connectmail.store.tables_inbound import attached_files, file_contents
 
@@ -37,14 +35,10 @@ DELETED = "DELETED"
 
 UPLOAD = "UPLOAD"
 INBOUND = "INBOUND"
-COMPOSED = "COMPOSED"
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ATTACHMENTS = 10
 DEFAULT_URL_EXPIRY_SECONDS = 300
-MESSAGE_FILE_NAME = "message.eml"
-PLAIN_TEXT_FILE_NAME = "message.txt"
-PLAIN_TEXT_TYPE = "text/plain; charset=utf-8"
 
 # The file types Amazon Connect accepts for email, case and chat attachments; anything else
 # (executables, scripts, archives, HTML, ...) is refused on upload and rejected on receipt.
@@ -139,14 +133,20 @@ def contact_for(
     return row
 
 
-def require(connection: Connection, contact: Record, file_id: str) -> Record:
-    row = connection.execute(
+# A file as the views read it: a stored row, or a file of an email we sent.
+FileRecord = Record | sent_files.SentFile
+
+
+def require(connection: Connection, contact: Record, file_id: str) -> FileRecord:
+    row: FileRecord | None = connection.execute(
         select(attached_files).where(
             (attached_files.c.id == file_id)
             & (attached_files.c.contact_id == contact.id)
             & (attached_files.c.status != DELETED)
         )
     ).first()
+    if row is None:
+        row = sent_files.find(connection, contact, file_id)
     if row is None:
         raise ServiceError("ResourceNotFoundException", f"File not found: {file_id[:256]}")
     return row
@@ -342,16 +342,16 @@ def _row(
 
 @dataclass(frozen=True)
 class Outgoing:
-    """The attachments an outbound email takes, in upload order."""
+    """The attachments an outbound email takes, in upload order (their bytes stay stored)."""
 
-    file_ids: tuple[str, ...]
-    attachments: tuple[Attachment, ...]
+    files: tuple[dict[str, str], ...]
+
+    @property
+    def file_ids(self) -> tuple[str, ...]:
+        return tuple(f["file_id"] for f in self.files)
 
     def spec(self) -> list[dict[str, str]]:
-        return [
-            {"file_id": f, "name": a.name, "content_type": a.content_type}
-            for f, a in zip(self.file_ids, self.attachments, strict=True)
-        ]
+        return list(self.files)
 
 
 def outgoing(connection: Connection, contact: Record) -> Outgoing:
@@ -374,89 +374,28 @@ def outgoing(connection: Connection, contact: Record) -> Outgoing:
             )
     if len(rows) > MAX_ATTACHMENTS:
         raise too_many(len(rows))
-    ids = [row.id for row in rows]
-    return Outgoing(tuple(ids), tuple(load(connection, ids)))
+    return Outgoing(
+        tuple(
+            {"file_id": row.id, "name": row.file_name, "content_type": row.content_type}
+            for row in rows
+        )
+    )
 
 
-def record_sent(
-    connection: Connection,
-    contact: Record,
-    message_id: str,
-    spec: dict[str, Any],
-    outgoing: Outgoing,
-    now: float,
-) -> None:
-    """Tie the attachments to the accepted email; keep the email as the contact's files.
-
-    The message is composed here exactly as the delivery worker will compose it (the spec
-    fixes every byte), so the EMAIL_MESSAGE file is what the recipients get.
-    """
+def record_sent(connection: Connection, message_id: str, outgoing: Outgoing, now: float) -> None:
+    """Tie the attachments to the accepted email. The email's own files (its message and text)
+    are not stored: `sent_files` composes them from the message when they are asked for."""
     if outgoing.file_ids:
         connection.execute(
             update(attached_files)
             .where(attached_files.c.id.in_(list(outgoing.file_ids)))
             .values(message_id=message_id, updated_at=now)
         )
-    raw = to_bytes(compose(spec, outgoing.attachments))
-    record(
-        connection,
-        contact,
-        message_id=message_id,
-        use_case=EMAIL_MESSAGE,
-        origin=COMPOSED,
-        name=MESSAGE_FILE_NAME,
-        content_type="message/rfc822",
-        data=raw,
-        now=now,
-    )
-    plain = spec["text"] if spec.get("text") is not None else None
-    if plain is None and spec.get("html") is not None:
-        plain = html_to_text(spec["html"])
-    if plain:
-        record(
-            connection,
-            contact,
-            message_id=message_id,
-            use_case=EMAIL_MESSAGE_PLAIN_TEXT,
-            origin=COMPOSED,
-            name=PLAIN_TEXT_FILE_NAME,
-            content_type=PLAIN_TEXT_TYPE,
-            data=plain.encode(),
-            now=now,
-            position=1,
-        )
 
 
-def load(connection: Connection, file_ids: Sequence[str]) -> list[Attachment]:
-    """The attachments `file_ids` with their bytes, in the order given."""
-    if not file_ids:
-        return []
-    rows = connection.execute(
-        select(
-            attached_files.c.id,
-            attached_files.c.file_name,
-            attached_files.c.content_type,
-            file_contents.c.content,
-        )
-        .join(file_contents, file_contents.c.file_id == attached_files.c.id)
-        .where(attached_files.c.id.in_(list(file_ids)))
-    ).all()
-    found = {row.id: row for row in rows}
-    missing = [f for f in file_ids if f not in found]
-    if missing:
-        raise LookupError(f"attachment bytes missing for {', '.join(missing)}")
-    return [
-        Attachment(found[f].file_name, found[f].content_type, bytes(found[f].content))
-        for f in file_ids
-    ]
-
-
-def for_compose(connection: Connection, spec: dict[str, Any]) -> list[Attachment]:
-    """The attachments a stored outbound spec names, for composing it."""
-    return load(connection, [a["file_id"] for a in spec.get("attachments", ())])
-
-
-def content(connection: Connection, account_id: str, file_id: str) -> tuple[Record, bytes] | None:
+def content(
+    connection: Connection, account_id: str, file_id: str
+) -> tuple[FileRecord, bytes] | None:
     """An APPROVED file of `account_id` and its bytes (for a download URL)."""
     row = connection.execute(
         select(attached_files, file_contents.c.content)
@@ -467,10 +406,13 @@ def content(connection: Connection, account_id: str, file_id: str) -> tuple[Reco
             & (attached_files.c.status == APPROVED)
         )
     ).first()
-    return None if row is None else (row, bytes(row.content))
+    if row is not None:
+        return row, bytes(row.content)
+    sent = sent_files.content(connection, account_id, file_id)
+    return None if sent is None else (sent, sent.data)
 
 
-def metadata(row: Record) -> dict[str, Any]:
+def metadata(row: FileRecord) -> dict[str, Any]:
     """A file as GetAttachedFile and BatchGetAttachedFileMetadata describe it."""
     return {
         "FileArn": row.arn,

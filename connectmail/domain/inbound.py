@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from connectmail.domain import arns, attached_files, contacts
+from connectmail.domain import arns, attached_files, contacts, sent_files
 from connectmail.errors import invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.parse import ParsedEmail
@@ -197,13 +197,13 @@ def ingest(
             **status,
         )
 
-    keep(attached_files.EMAIL_MESSAGE, attached_files.MESSAGE_FILE_NAME, "message/rfc822", raw)
+    keep(attached_files.EMAIL_MESSAGE, sent_files.MESSAGE_FILE_NAME, "message/rfc822", raw)
     plain = parsed.plain_text
     if plain:
         keep(
             attached_files.EMAIL_MESSAGE_PLAIN_TEXT,
-            attached_files.PLAIN_TEXT_FILE_NAME,
-            attached_files.PLAIN_TEXT_TYPE,
+            sent_files.PLAIN_TEXT_FILE_NAME,
+            sent_files.PLAIN_TEXT_TYPE,
             plain.encode(),
             position=1,
         )

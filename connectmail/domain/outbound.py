@@ -223,7 +223,7 @@ def accept(
             created_at=now,
         )
     )
-    attached_files.record_sent(connection, contact, message_id, spec, outgoing, now)
+    attached_files.record_sent(connection, message_id, outgoing, now)
     contacts.mark_sent(
         connection,
         contact,

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from connectmail.domain import attached_files
+from connectmail.domain import attached_files, sent_files
 from connectmail.jsontext import loads
 from connectmail.store.tables import Record
 from connectmail.store.tables_inbound import attached_files as files_table
@@ -52,11 +52,13 @@ def list_references(
             )
             .order_by(files_table.c.created_at, files_table.c.position, files_table.c.id)
         ).all()
-        summaries.extend(_file_reference(row) for row in rows)
+        files: list[Any] = [*rows, *sent_files.of_contact(connection, contact)]
+        files.sort(key=lambda f: (f.created_at, f.position, f.id))
+        summaries.extend(_file_reference(f) for f in files if f.use_case in file_types)
     return {"ReferenceSummaryList": summaries}
 
 
-def _file_reference(row: Record) -> dict[str, Any]:
+def _file_reference(row: attached_files.FileRecord) -> dict[str, Any]:
     if row.use_case == attached_files.ATTACHMENT:
         return {
             "Attachment": {

@@ -154,6 +154,7 @@ class Store:
                 log.warning("database write failed, retrying the group: %s", exc.orig)
                 time.sleep(0.2)
         retry: list[_Pending] = []
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, bool, Any]]] = {}
         for pending, (ok, value) in zip(group, outcomes, strict=True):
             if (
                 not ok
@@ -163,28 +164,38 @@ class Store:
                 pending.conflicts += 1
                 retry.append(pending)
                 continue
-            pending.loop.call_soon_threadsafe(_settle, pending.future, ok, value)
+            settled.setdefault(pending.loop, []).append((pending, ok, value))
+        # One wake-up per event loop for the whole group, not one per unit.
+        for loop, results in settled.items():
+            loop.call_soon_threadsafe(_settle, results)
         if retry:
             self._commit_group(retry)
 
     def _run_group(self, group: list[_Pending]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         with self.write_engine.connect() as connection, connection.begin():
+            # Plain SAVEPOINT statements: SQLAlchemy's nested transactions cost ~100 us each.
             for pending in group:
+                connection.exec_driver_sql("SAVEPOINT unit")
                 try:
-                    with connection.begin_nested():
-                        outcomes.append((True, pending.unit(connection)))
+                    result = pending.unit(connection)
                 except (OperationalError, InterfaceError):
                     raise  # the database, not the unit: the whole group runs again
                 except Exception as exc:  # the unit's own failure: it alone rolls back
+                    connection.exec_driver_sql("ROLLBACK TO SAVEPOINT unit")
+                    connection.exec_driver_sql("RELEASE SAVEPOINT unit")
                     outcomes.append((False, exc))
+                    continue
+                connection.exec_driver_sql("RELEASE SAVEPOINT unit")
+                outcomes.append((True, result))
         return outcomes
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.cancelled():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(results: list[tuple[_Pending, bool, Any]]) -> None:
+    for pending, ok, value in results:
+        if pending.future.cancelled():
+            continue
+        if ok:
+            pending.future.set_result(value)
+        else:
+            pending.future.set_exception(value)

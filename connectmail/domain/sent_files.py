@@ -1,0 +1,169 @@
+"""The files of an email we sent: its message (EMAIL_MESSAGE) and its text, made on demand.
+
+A sent message is stored as what was asked for (its spec), with its Message-ID and Date fixed,
+and composing it always gives the same bytes; so its files are composed again when someone asks
+for them instead of being composed and stored while the request waits. Their ids are the
+message's id with a suffix, which is how a FileId leads back to the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from connectmail.domain import arns
+from connectmail.jsontext import loads
+from connectmail.mail.compose import Attachment, compose, html_to_text, to_bytes
+from connectmail.store.tables import Record, contacts, messages
+from connectmail.store.tables_inbound import attached_files, file_contents
+
+MESSAGE_SUFFIX = "-message"
+TEXT_SUFFIX = "-text"
+MESSAGE_FILE_NAME = "message.eml"
+PLAIN_TEXT_FILE_NAME = "message.txt"
+PLAIN_TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """Reads like a row of `attached_files` (the fields its views use), with its bytes."""
+
+    id: str
+    arn: str
+    account_id: str
+    associated_resource_arn: str
+    use_case: str
+    file_name: str
+    content_type: str
+    data: bytes
+    created_at: float
+    position: int
+    status: str = "APPROVED"
+    origin: str = "COMPOSED"
+    created_by: str | None = None
+    tags: str = "{}"
+    message_id: str | None = None
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+_MESSAGE = select(messages.c.id, messages.c.spec, messages.c.accepted_at)
+
+
+def _files(connection: Connection, contact: Record, message: Record) -> list[SentFile]:
+    spec: dict[str, Any] = loads(message.spec)
+    raw = to_bytes(compose(spec, attachments_of(connection, spec)))
+    plain = spec.get("text")
+    if plain is None and spec.get("html") is not None:
+        plain = html_to_text(spec["html"])
+    instance_arn = contact.arn.rsplit("/contact/", 1)[0]
+
+    def made(
+        suffix: str, use_case: str, name: str, kind: str, data: bytes, position: int
+    ) -> SentFile:
+        file_id = message.id + suffix
+        return SentFile(
+            file_id,
+            arns.instance_child_arn(instance_arn, "file", file_id),
+            contact.account_id,
+            contact.arn,
+            use_case,
+            name,
+            kind,
+            data,
+            message.accepted_at,
+            position,
+            message_id=message.id,
+        )
+
+    files = [made(MESSAGE_SUFFIX, "EMAIL_MESSAGE", MESSAGE_FILE_NAME, "message/rfc822", raw, 0)]
+    if plain:
+        files.append(
+            made(
+                TEXT_SUFFIX,
+                "EMAIL_MESSAGE_PLAIN_TEXT",
+                PLAIN_TEXT_FILE_NAME,
+                PLAIN_TEXT_TYPE,
+                plain.encode(),
+                1,
+            )
+        )
+    return files
+
+
+def attachments_of(connection: Connection, spec: dict[str, Any]) -> list[Attachment]:
+    """The attachments a stored outbound spec names, with their bytes, in order."""
+    named = [a["file_id"] for a in spec.get("attachments", ())]
+    if not named:
+        return []
+    rows = connection.execute(
+        select(
+            attached_files.c.id,
+            attached_files.c.file_name,
+            attached_files.c.content_type,
+            file_contents.c.content,
+        )
+        .join(file_contents, file_contents.c.file_id == attached_files.c.id)
+        .where(attached_files.c.id.in_(named))
+    ).all()
+    found = {row.id: row for row in rows}
+    missing = [f for f in named if f not in found]
+    if missing:
+        raise LookupError(f"attachment bytes missing for {', '.join(missing)}")
+    return [
+        Attachment(found[f].file_name, found[f].content_type, bytes(found[f].content))
+        for f in named
+    ]
+
+
+def of_contact(connection: Connection, contact: Record) -> list[SentFile]:
+    """The files of every email sent on the contact, oldest first."""
+    rows = connection.execute(
+        _MESSAGE.where(
+            (messages.c.contact_id == contact.id) & (messages.c.direction == "OUTBOUND")
+        ).order_by(messages.c.accepted_at, messages.c.id)
+    ).all()
+    return [file for row in rows for file in _files(connection, contact, row)]
+
+
+def find(connection: Connection, contact: Record, file_id: str) -> SentFile | None:
+    """The sent file `file_id` of the contact, or None when it names no such file."""
+    for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
+        if file_id.endswith(suffix):
+            row = connection.execute(
+                _MESSAGE.where(
+                    (messages.c.id == file_id[: -len(suffix)])
+                    & (messages.c.contact_id == contact.id)
+                    & (messages.c.direction == "OUTBOUND")
+                )
+            ).first()
+            if row is None:
+                return None
+            return next((f for f in _files(connection, contact, row) if f.id == file_id), None)
+    return None
+
+
+def content(connection: Connection, account_id: str, file_id: str) -> SentFile | None:
+    """The sent file `file_id` of the account (for a download URL), or None."""
+    for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
+        if file_id.endswith(suffix):
+            row = connection.execute(
+                select(contacts)
+                .join(messages, messages.c.contact_id == contacts.c.id)
+                .where(
+                    (messages.c.id == file_id[: -len(suffix)])
+                    & (messages.c.account_id == account_id)
+                    & (messages.c.direction == "OUTBOUND")
+                )
+            ).first()
+            return None if row is None else find(connection, row, file_id)
+    return None
