@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 from pathlib import Path
@@ -10,17 +9,16 @@ from typing import Annotated
 
 import orjson
 import typer
-import uvicorn
 from rich.console import Console
 
 from connectmail.access.policy import PolicyError, parse_policy
 from connectmail.access.throttling import PROFILES
-from connectmail.aws.http11 import AwsHttpToolsProtocol
 from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
-from connectmail.server import build_application, open_store
+from connectmail.server import build_application, open_store, prepare
 from connectmail.store.store import Store
+from connectmail.workers import Supervisor, bind, serve_app
 
 app = typer.Typer(
     help="Amazon Connect's email channel, self-hosted.", no_args_is_help=True, add_completion=False
@@ -33,16 +31,6 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where state is
 def _settings(**overrides: object) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**given)  # type: ignore[arg-type]
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(address)
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 @app.command()
@@ -82,6 +70,10 @@ def serve(
         int | None,
         typer.Option(help="Largest inbound message accepted over SMTP (default 10 MiB)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="API processes sharing the port and the database (default 1)."),
+    ] = None,
 ) -> None:
     """Serve the Amazon Connect API (and Q in Connect templates) over HTTP."""
     if limits is not None and limits not in PROFILES:
@@ -97,19 +89,51 @@ def serve(
         smtp_port=smtp_port,
         smtp_host=smtp_host,
         max_inbound_message_bytes=max_inbound_message_bytes,
+        workers=workers,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
     application = build_application(settings)
-    sock = _bind(settings.host, settings.port)
+    sock = bind(settings.host, settings.port)
+    smtp = describe_address(application.inbound) if application.inbound is not None else None
+    _announce(settings, sock, application.root, application.root_generated, smtp)
+    serve_app(application, settings, sock)
+
+
+def _serve_workers(settings: Settings) -> None:
+    """Several processes on one port, each building its app from the settings passed down."""
+    root, generated = prepare(settings)
+    # Held (bound, not listening) while the server runs, so the port stays ours.
+    reserved = bind(settings.host, settings.port, reuse_port=True, listen=False)
+    if settings.smtp_port == 0:  # the workers must agree on one port
+        probe = bind(settings.smtp_host or settings.host, 0, listen=False)
+        settings.smtp_port = probe.getsockname()[1]
+        probe.close()
+    smtp = None
+    if settings.smtp_port is not None:
+        smtp = f"{settings.smtp_host or settings.host}:{settings.smtp_port}"
+    _announce(settings, reserved, root, generated, smtp)
+    Supervisor(settings, reserved.getsockname()[1]).run()
+    reserved.close()
+
+
+def _announce(
+    settings: Settings,
+    sock: socket.socket,
+    root: accounts.Credentials,
+    generated: bool,
+    smtp: str | None,
+) -> None:
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     endpoint = f"http://{shown_host}:{bound_port}"
-    root, generated = application.root, application.root_generated
     listening = {"endpoint": endpoint}
-    if application.inbound is not None:
-        listening["smtp"] = describe_address(application.inbound)
+    if smtp is not None:
+        listening["smtp"] = smtp
     # Written whole or not at all: whoever waits for the file never reads half of it.
     marker = settings.data_dir / "server.json"
     marker.with_suffix(".tmp").write_bytes(orjson.dumps(listening))
@@ -122,19 +146,8 @@ def serve(
         markup=False,
         highlight=False,
     )
-    if application.inbound is not None:
-        console.print(f"inbound SMTP on {listening['smtp']}", markup=False, highlight=False)
-    config = uvicorn.Config(
-        application,
-        loop="uvloop",
-        http=AwsHttpToolsProtocol,  # httptools, with its own 400s in AWS's error shape
-        lifespan="on",
-        access_log=False,
-        log_level=settings.log_level,
-        server_header=False,
-    )
-    server = uvicorn.Server(config)
-    asyncio.run(server.serve(sockets=[sock]))
+    if smtp is not None:
+        console.print(f"inbound SMTP on {smtp}", markup=False, highlight=False)
 
 
 def _exports(credentials: accounts.Credentials) -> str:

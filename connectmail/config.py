@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     database_outage_seconds: float = 30.0
 
     limits: str = "unlimited"
+    # Processes serving the API; each runs its own delivery worker unless --no-deliver.
+    workers: int = 1
     maintenance_interval_seconds: float = 600.0
 
     log_level: str = "info"

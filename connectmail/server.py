@@ -126,6 +126,8 @@ def build_application(settings: Settings) -> Application:
             port=settings.smtp_port,
             hostname=settings.smtp_hostname,
             max_message_bytes=settings.max_inbound_message_bytes,
+            # Several worker processes share the port; the kernel spreads the connections.
+            reuse_port=settings.workers > 1,
         )
     return Application(
         settings,
@@ -139,3 +141,16 @@ def build_application(settings: Settings) -> Application:
         inbound=inbound,
         maintenance=Maintenance(store, settings.maintenance_interval_seconds),
     )
+
+
+def prepare(settings: Settings) -> tuple[accounts.Credentials, bool]:
+    """What the parent of several workers does once: migrate, make the root credentials."""
+    store = open_store(settings)
+    try:
+        root, generated = accounts.root_credentials(
+            settings.data_dir, settings.configured_credentials
+        )
+        store.write_now(lambda c: accounts.register(c, root, root=True))
+    finally:
+        store.close()
+    return root, generated

@@ -11,7 +11,12 @@ from sqlalchemy import Connection
 
 from connectmail.aws.api import RequestContext
 from connectmail.config import Settings
-from connectmail.domain.idempotency import ClientToken, request_fingerprint, run_once
+from connectmail.domain.idempotency import (
+    ClientToken,
+    StoredAnswer,
+    request_fingerprint,
+    run_once,
+)
 from connectmail.store.store import Store
 
 Write = Callable[[Connection, float], dict[str, Any]]
@@ -53,7 +58,12 @@ class Handlers:
                 conflict_code=conflict_code,
             )
         ttl = self.settings.idempotency_ttl_seconds
-        return await self.store.write(lambda c: run_once(c, token, now, ttl, lambda: write(c, now)))
+        try:
+            return await self.store.write(
+                lambda c: run_once(c, token, now, ttl, lambda: write(c, now))
+            )
+        except StoredAnswer as replay:
+            return replay.answer
 
     async def read(self, read: Callable[[Connection, float], dict[str, Any]]) -> dict[str, Any]:
         now = time.time()

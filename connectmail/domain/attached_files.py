@@ -354,7 +354,10 @@ class Outgoing:
         return list(self.files)
 
 
-def outgoing(connection: Connection, contact: Record) -> Outgoing:
+NOTHING_OUTGOING = Outgoing(())
+
+
+def outgoing(connection: Connection, contact: Any) -> Outgoing:
     """The uploaded attachments of an unsent contact; every one must be completed."""
     rows = connection.execute(
         select(attached_files)

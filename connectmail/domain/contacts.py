@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from connectmail.domain import arns
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
+from connectmail.store.prepared import Prepared
 from connectmail.store.tables import Record, contacts, messages
 
 CREATED = "CREATED"
@@ -209,7 +210,7 @@ def is_active(row: Record, now: float) -> bool:
     return bool(row.state == CREATED and row.expires_at > now)
 
 
-def check_sendable(row: Record, now: float) -> None:
+def check_sendable(row: Any, now: float) -> None:
     """An email contact made for sending that has not been sent, stopped or expired."""
     if row.channel != "EMAIL":
         raise invalid_request(f"Contact {row.id} is a {row.channel} contact, not EMAIL.")
@@ -226,9 +227,24 @@ def check_sendable(row: Record, now: float) -> None:
         raise invalid_request(f"Contact {row.id} has expired.")
 
 
+_MARK_SENT = Prepared(
+    update(contacts)
+    .where((contacts.c.id == bindparam("contact_id")) & (contacts.c.state == CREATED))
+    .values(
+        state=SENT,
+        segment_attributes=bindparam("segment_attributes"),
+        customer_endpoint=bindparam("customer_endpoint"),
+        system_endpoint=bindparam("system_endpoint"),
+        additional_recipients=bindparam("additional_recipients"),
+        updated_at=bindparam("now"),
+        disconnected_at=bindparam("now"),
+    )
+)
+
+
 def mark_sent(
     connection: Connection,
-    row: Record,
+    row: Any,
     now: float,
     *,
     subject: str,
@@ -238,19 +254,17 @@ def mark_sent(
 ) -> None:
     segment_attributes = loads(row.segment_attributes)
     segment_attributes[SUBJECT_ATTRIBUTE] = {"ValueString": subject[:1024]}
-    changed = connection.execute(
-        update(contacts)
-        .where((contacts.c.id == row.id) & (contacts.c.state == CREATED))
-        .values(
-            state=SENT,
-            segment_attributes=dumps(segment_attributes),
-            customer_endpoint=dumps(customer),
-            system_endpoint=dumps(system),
-            additional_recipients=dumps(recipients),
-            updated_at=now,
-            disconnected_at=now,
-        )
-    ).rowcount
+    changed = _MARK_SENT.rowcount(
+        connection,
+        {
+            "contact_id": row.id,
+            "segment_attributes": dumps(segment_attributes),
+            "customer_endpoint": dumps(customer),
+            "system_endpoint": dumps(system),
+            "additional_recipients": dumps(recipients),
+            "now": now,
+        },
+    )
     if changed != 1:
         raise invalid_request(f"Contact {row.id} has already been sent.")
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connectmail.errors import ServiceError
 from connectmail.jsontext import dumps, loads
+from connectmail.store.prepared import Prepared
 from connectmail.store.tables import idempotency_keys
 
 DEFAULT_TTL_SECONDS = 24 * 3600
@@ -46,6 +48,42 @@ def _bytes_as_hex(value: Any) -> str:
     raise TypeError(type(value).__name__)
 
 
+_KEY = (
+    (idempotency_keys.c.account_id == bindparam("account_id"))
+    & (idempotency_keys.c.operation == bindparam("operation"))
+    & (idempotency_keys.c.token == bindparam("token"))
+)
+_RECORD = Prepared(
+    sqlite.insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.token)
+)
+_RECORD_PG = Prepared(
+    postgresql.insert(idempotency_keys).on_conflict_do_nothing().returning(idempotency_keys.c.token)
+)
+_FOUND = Prepared(
+    select(
+        idempotency_keys.c.request_hash, idempotency_keys.c.response, idempotency_keys.c.expires_at
+    ).where(_KEY)
+)
+_TAKE_OVER = Prepared(
+    update(idempotency_keys)
+    .where(_KEY)
+    .values(
+        request_hash=bindparam("request_hash"),
+        response=bindparam("response"),
+        created_at=bindparam("created_at"),
+        expires_at=bindparam("expires_at"),
+    )
+)
+
+
+class StoredAnswer(Exception):
+    """The request replays a token: its effects are undone and this answer is given."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("replayed client token")
+        self.answer = answer
+
+
 def run_once(
     connection: Connection,
     token: ClientToken | None,
@@ -53,48 +91,52 @@ def run_once(
     ttl_seconds: float,
     operation: Callable[[], dict[str, Any]],
 ) -> dict[str, Any]:
-    """Run `operation` unless this token already ran it; return the (stored) answer."""
+    """Run `operation` unless this token already ran it; return the answer, or raise
+    StoredAnswer with the stored one (the store then rolls the operation back).
+
+    The operation runs first and its token is recorded after, in the same transaction: one
+    statement in the common case. A replay shows either as the operation failing (the contact
+    is already sent) or as the token's row already being there; either way the stored answer
+    wins. On PostgreSQL a concurrent replay waits on the first request's row lock or token
+    row, and then sees its outcome.
+    """
     if token is None:
         return operation()
-    key = (
-        (idempotency_keys.c.account_id == token.account_id)
-        & (idempotency_keys.c.operation == token.operation)
-        & (idempotency_keys.c.token == token.token)
-    )
-    row = connection.execute(
-        select(
-            idempotency_keys.c.request_hash,
-            idempotency_keys.c.response,
-            idempotency_keys.c.expires_at,
-        ).where(key)
-    ).first()
-    if row is not None and row.expires_at > now:
-        if row.request_hash != token.request_hash:
-            raise ServiceError(
-                token.conflict_code,
-                "The client token was already used with different request parameters.",
-            )
-        stored: dict[str, Any] = loads(row.response)
-        return stored
-    if row is not None:
-        connection.execute(delete(idempotency_keys).where(key))
-    # Claim the token before doing anything: a concurrent request with the same token (in
-    # another transaction, on PostgreSQL) waits on this key, fails on it, and when the store
-    # runs it again it finds the finished answer instead of half-seeing our effects.
-    connection.execute(
-        insert(idempotency_keys).values(
-            account_id=token.account_id,
-            operation=token.operation,
-            token=token.token,
-            request_hash=token.request_hash,
-            response="null",
-            created_at=now,
-            expires_at=now + ttl_seconds,
-        )
-    )
-    result = operation()
-    connection.execute(update(idempotency_keys).where(key).values(response=dumps(result)))
+    try:
+        result = operation()
+    except ServiceError:
+        _known_answer(connection, token, now)
+        raise
+    row = {
+        "account_id": token.account_id,
+        "operation": token.operation,
+        "token": token.token,
+        "request_hash": token.request_hash,
+        "response": dumps(result),
+        "created_at": now,
+        "expires_at": now + ttl_seconds,
+    }
+    record = _RECORD_PG if connection.dialect.name == "postgresql" else _RECORD
+    if record.first(connection, row) is None:  # the token is taken
+        _known_answer(connection, token, now)
+        _TAKE_OVER.run(connection, row)  # it had expired: it is ours now
     return result
+
+
+def _known_answer(connection: Connection, token: ClientToken, now: float) -> None:
+    """Raise the stored answer (or the conflict) if the token is known and alive."""
+    found = _FOUND.first(
+        connection,
+        {"account_id": token.account_id, "operation": token.operation, "token": token.token},
+    )
+    if found is None or found[2] <= now:
+        return
+    if found[0] != token.request_hash:
+        raise ServiceError(
+            token.conflict_code,
+            "The client token was already used with different request parameters.",
+        )
+    raise StoredAnswer(loads(found[1]))
 
 
 def purge_expired(connection: Connection, now: float) -> int:

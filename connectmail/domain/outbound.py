@@ -11,14 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from connectmail.domain import arns, attached_files, contacts, email_addresses, instances
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text
 from connectmail.mail.threading import reply_subject
-from connectmail.store.tables import Record, messages, outbox
+from connectmail.store.prepared import Prepared
+from connectmail.store.tables import contacts as contacts_table
+from connectmail.store.tables import email_addresses as email_addresses_table
+from connectmail.store.tables import instances as instances_table
+from connectmail.store.tables import messages, outbox
+from connectmail.store.tables_inbound import attached_files as files_table
 
 CONTENT_TYPES = ("text/plain", "text/html")
 
@@ -127,9 +132,55 @@ def _mailbox(value: dict[str, Any], member: str) -> Mailbox:
 class Acceptance:
     """What `accept` found in the store, for renderers that need it before sending."""
 
-    instance: Record
-    contact: Record
+    contact: Any  # a contacts row (with `pending_uploads` when read by the fast path)
     sender: Mailbox
+
+
+# The instance, the contact, the sender address and any pending uploads in one read: the
+# common case of a well-formed request. When it finds nothing, the slow path says why.
+_PENDING_UPLOADS = (
+    select(func.count())
+    .select_from(files_table)
+    .where(
+        (files_table.c.contact_id == contacts_table.c.id)
+        & (files_table.c.origin == attached_files.UPLOAD)
+        & (files_table.c.status != attached_files.DELETED)
+        & files_table.c.message_id.is_(None)
+    )
+    .scalar_subquery()
+)
+_RESOLVE = Prepared(
+    select(
+        *contacts_table.c,
+        email_addresses_table.c.address.label("sender_address"),
+        email_addresses_table.c.display_name.label("sender_name"),
+        _PENDING_UPLOADS.label("pending_uploads"),
+    )
+    .select_from(
+        contacts_table.join(
+            instances_table, instances_table.c.id == contacts_table.c.instance_id
+        ).outerjoin(
+            email_addresses_table,
+            (email_addresses_table.c.instance_id == instances_table.c.id)
+            & (email_addresses_table.c.address == bindparam("sender")),
+        )
+    )
+    .where(
+        (contacts_table.c.id == bindparam("contact_id"))
+        & (instances_table.c.id == bindparam("instance_id"))
+        & (instances_table.c.account_id == bindparam("account_id"))
+        & (instances_table.c.region == bindparam("region"))
+        & (instances_table.c.status != instances.DELETED)
+    )
+)
+_THREAD_PARENT = Prepared(
+    select(messages.c.rfc_message_id, messages.c.thread_references)
+    .where(messages.c.contact_id == bindparam("contact_id"))
+    .order_by(messages.c.accepted_at.desc())
+    .limit(1)
+)
+_INSERT_MESSAGE = Prepared(insert(messages))
+_INSERT_OUTBOX = Prepared(insert(outbox))
 
 
 def resolve(
@@ -141,18 +192,30 @@ def resolve(
     now: float,
 ) -> Acceptance:
     """Check the instance, the contact and the sender against the store."""
-    instance = instances.require(connection, account_id, region, request.instance_id)
-    contact = contacts.require(connection, instance, request.contact_id)
+    contact = _RESOLVE.record(
+        connection,
+        {
+            "contact_id": arns.resource_id(request.contact_id, "contact"),
+            "instance_id": arns.resource_id(request.instance_id, "instance"),
+            "account_id": account_id,
+            "region": region,
+            "sender": request.sender.address.lower() if request.sender else "",
+        },
+    )
+    if contact is None:  # say which of them is missing
+        instance = instances.require(connection, account_id, region, request.instance_id)
+        contacts.require(connection, instance, request.contact_id)
+        raise AssertionError("the contact was found on the slow path only")
     contacts.check_sendable(contact, now)
     if request.sender is not None:
-        row = email_addresses.find(connection, instance, request.sender.address)
-        if row is None:
+        if contact.sender_address is None:
             raise invalid_request(
                 f"FromEmailAddress {request.sender.address} is not an email address of "
-                f"instance {instance.id}."
+                f"instance {contact.instance_id}."
             )
-        sender = Mailbox(row.address, request.sender.name or row.display_name)
+        sender = Mailbox(contact.sender_address, request.sender.name or contact.sender_name)
     else:
+        instance = instances.require(connection, account_id, region, contact.instance_id)
         row = email_addresses.default_outbound(connection, instance, policy.default_from)
         if row is None:
             raise invalid_request(
@@ -160,7 +223,7 @@ def resolve(
                 "address to send from."
             )
         sender = Mailbox(row.address, row.display_name)
-    return Acceptance(instance, contact, sender)
+    return Acceptance(contact, sender)
 
 
 def accept(
@@ -174,13 +237,17 @@ def accept(
     contact = found.contact
     in_reply_to, references, subject = None, [], content.subject
     if contact.related_contact_id:
-        parent = _thread_parent(connection, contact.related_contact_id)
+        parent = _THREAD_PARENT.first(connection, {"contact_id": contact.related_contact_id})
         if parent is not None:
-            in_reply_to = parent.rfc_message_id
-            references = [*loads(parent.thread_references), parent.rfc_message_id]
+            in_reply_to = parent[0]
+            references = [*loads(parent[1]), parent[0]]
         if contact.initiation_method == "AGENT_REPLY":
             subject = reply_subject(subject)
-    outgoing = attached_files.outgoing(connection, contact)
+    outgoing = (
+        attached_files.outgoing(connection, contact)
+        if contact.get("pending_uploads", 1)
+        else attached_files.NOTHING_OUTGOING
+    )
     message_id = arns.new_id()
     domain = found.sender.address.rsplit("@", 1)[1]
     rfc_message_id = f"<{message_id}@{domain}>"
@@ -200,28 +267,35 @@ def accept(
     if outgoing.file_ids:
         spec["attachments"] = outgoing.spec()
     recipients = [request.to.address, *[m.address for m in request.cc]]
-    connection.execute(
-        insert(messages).values(
-            id=message_id,
-            contact_id=contact.id,
-            account_id=contact.account_id,
-            direction="OUTBOUND",
-            rfc_message_id=rfc_message_id,
-            thread_references=dumps(references),
-            spec=dumps(spec),
-            status="PENDING",
-            attempts=0,
-            accepted_at=now,
-        )
+    _INSERT_MESSAGE.run(
+        connection,
+        {
+            "id": message_id,
+            "contact_id": contact.id,
+            "account_id": contact.account_id,
+            "direction": "OUTBOUND",
+            "rfc_message_id": rfc_message_id,
+            "thread_references": dumps(references),
+            "spec": dumps(spec),
+            "status": "PENDING",
+            "recipient_status": "{}",
+            "attempts": 0,
+            "last_error": None,
+            "accepted_at": now,
+            "finished_at": None,
+        },
     )
-    connection.execute(
-        insert(outbox).values(
-            message_id=message_id,
-            due_at=now,
-            attempts=0,
-            recipients=dumps(recipients),
-            created_at=now,
-        )
+    _INSERT_OUTBOX.run(
+        connection,
+        {
+            "message_id": message_id,
+            "due_at": now,
+            "lease_owner": None,
+            "lease_until": None,
+            "attempts": 0,
+            "recipients": dumps(recipients),
+            "created_at": now,
+        },
     )
     attached_files.record_sent(connection, message_id, outgoing, now)
     contacts.mark_sent(
@@ -234,15 +308,6 @@ def accept(
         recipients={"CcList": [_recipient(m) for m in request.cc]} if request.cc else {},
     )
     return {"ContactId": contact.id}
-
-
-def _thread_parent(connection: Connection, contact_id: str) -> Record | None:
-    return connection.execute(
-        select(messages.c.rfc_message_id, messages.c.thread_references)
-        .where(messages.c.contact_id == contact_id)
-        .order_by(messages.c.accepted_at.desc())
-        .limit(1)
-    ).first()
 
 
 def _endpoint(mailbox: Mailbox) -> dict[str, Any]:

@@ -102,11 +102,12 @@ class InboundSmtpServer:
         port: int,
         hostname: str,
         max_message_bytes: int,
+        reuse_port: bool = False,
     ) -> None:
         self._handler = InboundHandler(store, expiry)
         self._hostname = hostname
         self._limit = max_message_bytes
-        self._socket = _bind(host, port)
+        self._socket = _bind(host, port, reuse_port)
         self._server: asyncio.AbstractServer | None = None
 
     @property
@@ -139,10 +140,12 @@ class InboundSmtpServer:
             self._socket.close()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(128)
     sock.setblocking(False)
