@@ -31,6 +31,24 @@ class Deps:
     notify_delivery: Callable[[], None] = lambda: None
 
 
+def client_token(
+    ctx: RequestContext,
+    params: dict[str, Any],
+    token_member: str = "ClientToken",
+    conflict_code: str = "IdempotencyException",
+) -> ClientToken | None:
+    """The request's client token, scoped to its account and operation, if it has one."""
+    if not params.get(token_member):
+        return None
+    return ClientToken(
+        account_id=ctx.account_id,
+        operation=f"{ctx.service}:{ctx.operation}",
+        token=params[token_member],
+        request_hash=request_fingerprint(params, token_member),
+        conflict_code=conflict_code,
+    )
+
+
 class Handlers:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -48,15 +66,7 @@ class Handlers:
     ) -> dict[str, Any]:
         """Run `write` in one transaction, at most once per client token."""
         now = time.time()
-        token = None
-        if params.get(token_member):
-            token = ClientToken(
-                account_id=ctx.account_id,
-                operation=f"{ctx.service}:{ctx.operation}",
-                token=params[token_member],
-                request_hash=request_fingerprint(params, token_member),
-                conflict_code=conflict_code,
-            )
+        token = client_token(ctx, params, token_member, conflict_code)
         ttl = self.settings.idempotency_ttl_seconds
         try:
             return await self.store.write(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
 
 from connectmail.aws import RequestContext, operation
-from connectmail.connect.base import Handlers
+from connectmail.connect.base import Handlers, client_token
 from connectmail.domain import contacts, instances, outbound
+from connectmail.domain.idempotency import StoredAnswer
+from connectmail.domain.send_batch import SEND_BATCH, SendJob
 from connectmail.templates import sending
 from connectmail.templates.identifiers import Scope
 
@@ -53,15 +57,35 @@ class ContactHandlers(Handlers):
     ) -> dict[str, Any]:
         policy = self.settings.outbound_policy()
         request = outbound.prepare(params, policy)
-
-        def send(c: Connection, now: float) -> dict[str, Any]:
-            found = outbound.resolve(c, ctx.account_id, ctx.region, request, policy, now)
-            content = request.content or self.render_template(c, ctx, found, request, now)
-            return outbound.accept(c, found, request, content, now)
-
-        result = await self.write_once(ctx, params, send)
+        now = time.time()
+        job = SendJob(
+            account_id=ctx.account_id,
+            region=ctx.region,
+            request=request,
+            policy=policy,
+            token=client_token(ctx, params),
+            ttl_seconds=self.settings.idempotency_ttl_seconds,
+            now=now,
+            render=None
+            if request.content is not None
+            else partial(self._render_template, ctx, request, now),
+        )
+        try:
+            result: dict[str, Any] = await self.store.write_batched(SEND_BATCH, job)
+        except StoredAnswer as replay:
+            return replay.answer
         self.deps.notify_delivery()
         return result
+
+    def _render_template(
+        self,
+        ctx: RequestContext,
+        request: outbound.OutboundRequest,
+        now: float,
+        connection: Connection,
+        found: outbound.Acceptance,
+    ) -> outbound.Content:
+        return self.render_template(connection, ctx, found, request, now)
 
     def render_template(
         self,

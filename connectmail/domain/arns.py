@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUID (version 7): random like AWS's ids, but ordered by creation time, so the rows
+    made together share index pages instead of touching a random page each."""
+    milliseconds = time.time_ns() // 1_000_000
+    value = (milliseconds & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10))
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return str(uuid.UUID(int=value))
 
 
 def instance_arn(region: str, account_id: str, instance_id: str) -> str:

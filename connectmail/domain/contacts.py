@@ -227,7 +227,7 @@ def check_sendable(row: Any, now: float) -> None:
         raise invalid_request(f"Contact {row.id} has expired.")
 
 
-_MARK_SENT = Prepared(
+MARK_SENT = Prepared(
     update(contacts)
     .where((contacts.c.id == bindparam("contact_id")) & (contacts.c.state == CREATED))
     .values(
@@ -242,8 +242,7 @@ _MARK_SENT = Prepared(
 )
 
 
-def mark_sent(
-    connection: Connection,
+def mark_sent_values(
     row: Any,
     now: float,
     *,
@@ -251,21 +250,23 @@ def mark_sent(
     customer: dict[str, Any],
     system: dict[str, Any],
     recipients: dict[str, Any],
-) -> None:
+) -> dict[str, Any]:
+    """The parameters of MARK_SENT for the contact `row`."""
     segment_attributes = loads(row.segment_attributes)
     segment_attributes[SUBJECT_ATTRIBUTE] = {"ValueString": subject[:1024]}
-    changed = _MARK_SENT.rowcount(
-        connection,
-        {
-            "contact_id": row.id,
-            "segment_attributes": dumps(segment_attributes),
-            "customer_endpoint": dumps(customer),
-            "system_endpoint": dumps(system),
-            "additional_recipients": dumps(recipients),
-            "now": now,
-        },
-    )
-    if changed != 1:
+    return {
+        "contact_id": row.id,
+        "segment_attributes": dumps(segment_attributes),
+        "customer_endpoint": dumps(customer),
+        "system_endpoint": dumps(system),
+        "additional_recipients": dumps(recipients),
+        "now": now,
+    }
+
+
+def mark_sent(connection: Connection, row: Any, values: dict[str, Any]) -> None:
+    """Mark an unsent contact sent (and ended); refused if it was sent meanwhile."""
+    if MARK_SENT.rowcount(connection, values) != 1:
         raise invalid_request(f"Contact {row.id} has already been sent.")
 
 

@@ -179,8 +179,8 @@ _THREAD_PARENT = Prepared(
     .order_by(messages.c.accepted_at.desc())
     .limit(1)
 )
-_INSERT_MESSAGE = Prepared(insert(messages))
-_INSERT_OUTBOX = Prepared(insert(outbox))
+INSERT_MESSAGE = Prepared(insert(messages))
+INSERT_OUTBOX = Prepared(insert(outbox))
 
 
 def resolve(
@@ -226,6 +226,16 @@ def resolve(
     return Acceptance(contact, sender)
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """The rows an accepted email writes, and the answer to give."""
+
+    message: dict[str, Any]  # a messages row
+    outbox: dict[str, Any]  # its outbox row
+    contact: dict[str, Any]  # what marks the contact sent (contacts.mark_sent_values)
+    answer: dict[str, Any]
+
+
 def accept(
     connection: Connection,
     found: Acceptance,
@@ -235,19 +245,42 @@ def accept(
 ) -> dict[str, Any]:
     """Store the message and queue it; mark the contact sent. Runs in one transaction."""
     contact = found.contact
-    in_reply_to, references, subject = None, [], content.subject
+    parent = None
     if contact.related_contact_id:
-        parent = _THREAD_PARENT.first(connection, {"contact_id": contact.related_contact_id})
-        if parent is not None:
-            in_reply_to = parent[0]
-            references = [*loads(parent[1]), parent[0]]
-        if contact.initiation_method == "AGENT_REPLY":
-            subject = reply_subject(subject)
+        row = _THREAD_PARENT.first(connection, {"contact_id": contact.related_contact_id})
+        if row is not None:
+            parent = (str(row[0]), list(loads(row[1])))
     outgoing = (
         attached_files.outgoing(connection, contact)
         if contact.get("pending_uploads", 1)
         else attached_files.NOTHING_OUTGOING
     )
+    accepted = build(found, request, content, now, parent=parent, outgoing=outgoing)
+    INSERT_MESSAGE.run(connection, accepted.message)
+    INSERT_OUTBOX.run(connection, accepted.outbox)
+    attached_files.record_sent(connection, accepted.message["id"], outgoing, now)
+    contacts.mark_sent(connection, contact, accepted.contact)
+    return accepted.answer
+
+
+def build(
+    found: Acceptance,
+    request: OutboundRequest,
+    content: Content,
+    now: float,
+    *,
+    parent: tuple[str, list[str]] | None,
+    outgoing: attached_files.Outgoing,
+) -> Accepted:
+    """The rows of an accepted email. `parent` is the Message-ID and References of the email
+    the contact answers, if any."""
+    contact = found.contact
+    in_reply_to, references, subject = None, [], content.subject
+    if parent is not None:
+        in_reply_to = parent[0]
+        references = [*parent[1], parent[0]]
+    if contact.related_contact_id and contact.initiation_method == "AGENT_REPLY":
+        subject = reply_subject(subject)
     message_id = arns.new_id()
     domain = found.sender.address.rsplit("@", 1)[1]
     rfc_message_id = f"<{message_id}@{domain}>"
@@ -267,9 +300,8 @@ def accept(
     if outgoing.file_ids:
         spec["attachments"] = outgoing.spec()
     recipients = [request.to.address, *[m.address for m in request.cc]]
-    _INSERT_MESSAGE.run(
-        connection,
-        {
+    return Accepted(
+        message={
             "id": message_id,
             "contact_id": contact.id,
             "account_id": contact.account_id,
@@ -284,10 +316,7 @@ def accept(
             "accepted_at": now,
             "finished_at": None,
         },
-    )
-    _INSERT_OUTBOX.run(
-        connection,
-        {
+        outbox={
             "message_id": message_id,
             "due_at": now,
             "lease_owner": None,
@@ -296,18 +325,16 @@ def accept(
             "recipients": dumps(recipients),
             "created_at": now,
         },
+        contact=contacts.mark_sent_values(
+            contact,
+            now,
+            subject=subject,
+            customer=_endpoint(request.to),
+            system=_endpoint(found.sender),
+            recipients={"CcList": [_recipient(m) for m in request.cc]} if request.cc else {},
+        ),
+        answer={"ContactId": contact.id},
     )
-    attached_files.record_sent(connection, message_id, outgoing, now)
-    contacts.mark_sent(
-        connection,
-        contact,
-        now,
-        subject=subject,
-        customer=_endpoint(request.to),
-        system=_endpoint(found.sender),
-        recipients={"CcList": [_recipient(m) for m in request.cc]} if request.cc else {},
-    )
-    return {"ContactId": contact.id}
 
 
 def _endpoint(mailbox: Mailbox) -> dict[str, Any]:

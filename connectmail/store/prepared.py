@@ -42,6 +42,18 @@ class Prepared:
         cursor.execute(sql, tuple(values[name] for name in order) if order is not None else values)
         return cursor
 
+    def run_many(self, connection: Connection, rows: list[dict[str, Any]]) -> int:
+        """Execute once per row in one driver call; the number of rows changed in all."""
+        sql, order, fixed = self._sql(connection)
+        if fixed:
+            rows = [{**fixed, **row} for row in rows]
+        values = [tuple(row[name] for name in order) for row in rows] if order is not None else rows
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(sql, values)
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
+
     def first(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any] | None:
         cursor = self.run(connection, params)
         row = cursor.fetchone()

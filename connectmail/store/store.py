@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -36,12 +37,32 @@ MAX_GROUP = 256
 MAX_CONFLICT_RETRIES = 3
 
 
+Outcome = tuple[bool, Any]  # (True, result) or (False, the exception to raise)
+
+
+class RunAlone(Exception):
+    """A batch's outcome for a job it leaves to the single-job path (`run([job])`)."""
+
+
+class Batch(Protocol):
+    """Writes of one kind done together: one statement per step for a whole group.
+
+    `run` gets every job of that kind in the group and returns an outcome per job, in order.
+    If it raises, its writes are rolled back and each job runs again alone (`run([job])`), so
+    a batch may give up on anything unusual and leave it to the single-job path.
+    """
+
+    def run(self, connection: Connection, jobs: list[Any]) -> list[Outcome]: ...
+
+
 @dataclass
 class _Pending:
-    unit: Unit
+    unit: Unit | None
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     conflicts: int = 0
+    batch: Batch | None = None
+    job: Any = None
 
 
 class StoreUnavailable(ServiceError):
@@ -133,6 +154,13 @@ class Store:
         self._queue.put(_Pending(fn, future, loop))
         return await future
 
+    async def write_batched(self, batch: Batch, job: Any) -> Any:
+        """Run `job` with the other jobs of `batch` in the next group; its outcome."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.put(_Pending(None, future, loop, batch=batch, job=job))
+        return await future
+
     def write_now(self, fn: Callable[[Connection], T]) -> T:
         """Run a write in its own transaction in this thread (command line, start-up)."""
         with self.write_engine.connect() as connection, connection.begin():
@@ -190,27 +218,54 @@ class Store:
         with self._write_turn:
             return self._run_group_locked(group)
 
-    def _run_group_locked(self, group: list[_Pending]) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
+    def _run_group_locked(self, group: list[_Pending]) -> list[Outcome]:
+        outcomes: dict[int, Outcome] = {}
+        batches: dict[int, tuple[Batch, list[int]]] = {}
         with self.write_engine.connect() as connection, connection.begin():
-            # Plain SAVEPOINT statements on the driver: SQLAlchemy's nested transactions cost
-            # ~100 us each, its exec_driver_sql ~20.
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            for pending in group:
-                driver.execute("SAVEPOINT unit")
-                try:
-                    result = pending.unit(connection)
-                except self._outage:
-                    raise  # the database, not the unit: the whole group runs again
-                except Exception as exc:  # the unit's own failure: it alone rolls back
-                    driver.execute("ROLLBACK TO SAVEPOINT unit")
-                    driver.execute("RELEASE SAVEPOINT unit")
-                    outcomes.append((False, exc))
+            for index, pending in enumerate(group):
+                if pending.batch is not None:
+                    batches.setdefault(id(pending.batch), (pending.batch, []))[1].append(index)
                     continue
-                driver.execute("RELEASE SAVEPOINT unit")
-                outcomes.append((True, result))
+                assert pending.unit is not None
+                outcomes[index] = self.in_savepoint(connection, pending.unit)
+            for batch, indexes in batches.values():
+                jobs = [group[i].job for i in indexes]
+                outcomes.update(zip(indexes, self._run_batch(connection, batch, jobs), strict=True))
+        return [outcomes[index] for index in range(len(group))]
+
+    def _run_batch(self, connection: Connection, batch: Batch, jobs: list[Any]) -> list[Outcome]:
+        together = self.in_savepoint(connection, partial(_run_jobs, batch, jobs))
+        outcomes: list[Outcome] = together[1] if together[0] else [(False, RunAlone())] * len(jobs)
+        for index, (ok, value) in enumerate(outcomes):
+            if not ok and isinstance(value, RunAlone):  # alone, in its own savepoint
+                alone = self.in_savepoint(connection, partial(_run_jobs, batch, [jobs[index]]))
+                outcomes[index] = alone[1][0] if alone[0] else alone
         return outcomes
+
+    def in_savepoint(self, connection: Connection, unit: Callable[[Connection], Any]) -> Outcome:
+        """Run `unit` in a savepoint: its writes stay if it returns, go if it raises.
+
+        Plain SAVEPOINT statements on the driver: SQLAlchemy's nested transactions cost ~100
+        us each, its exec_driver_sql ~20. A database failure is not the unit's: it propagates
+        and the whole group runs again.
+        """
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        driver.execute("SAVEPOINT unit")
+        try:
+            result = unit(connection)
+        except self._outage:
+            raise
+        except Exception as exc:
+            driver.execute("ROLLBACK TO SAVEPOINT unit")
+            driver.execute("RELEASE SAVEPOINT unit")
+            return False, exc
+        driver.execute("RELEASE SAVEPOINT unit")
+        return True, result
+
+
+def _run_jobs(batch: Batch, jobs: list[Any], connection: Connection) -> list[Outcome]:
+    return batch.run(connection, jobs)
 
 
 class WriteTurn:

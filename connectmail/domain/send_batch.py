@@ -1,0 +1,271 @@
+"""StartOutboundEmailContact for a whole group of requests at once.
+
+The store gathers concurrent requests into one transaction; this batch makes that group cost a
+fixed number of statements instead of a number per request: one read of the contacts, one of
+the sender addresses, one of the client tokens, then one multi-row write per table. The rules
+are those of `outbound.resolve` and `outbound.accept`, which also serve every request the batch
+leaves to the single-request path: templates, replies that thread under a parent, attachments,
+a default sender, and anything that does not add up.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select
+
+from connectmail.domain import arns, attached_files, contacts, instances, outbound
+from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
+from connectmail.errors import ServiceError, invalid_request
+from connectmail.jsontext import dumps, loads
+from connectmail.store.prepared import Fetched, Prepared
+from connectmail.store.store import Outcome, RunAlone
+from connectmail.store.tables import contacts as contacts_table
+from connectmail.store.tables import email_addresses as email_addresses_table
+from connectmail.store.tables import idempotency_keys
+from connectmail.store.tables import instances as instances_table
+from connectmail.store.tables_inbound import attached_files as files_table
+
+Render = Callable[[Connection, outbound.Acceptance], outbound.Content]
+
+
+@dataclass(frozen=True)
+class SendJob:
+    """One StartOutboundEmailContact request, checked as far as it can be without the store."""
+
+    account_id: str
+    region: str
+    request: outbound.OutboundRequest
+    policy: outbound.OutboundPolicy
+    token: ClientToken | None
+    ttl_seconds: float
+    now: float
+    render: Render | None = None  # a TEMPLATE message: renders its content
+
+    def alone(self, connection: Connection) -> dict[str, Any]:
+        """The single-request path, with its client token."""
+
+        def send() -> dict[str, Any]:
+            found = outbound.resolve(
+                connection, self.account_id, self.region, self.request, self.policy, self.now
+            )
+            content = self.request.content
+            if content is None:
+                assert self.render is not None
+                content = self.render(connection, found)
+            return outbound.accept(connection, found, self.request, content, self.now)
+
+        return run_once(connection, self.token, self.now, self.ttl_seconds, send)
+
+
+_PENDING_UPLOADS = (
+    select(func.count())
+    .select_from(files_table)
+    .where(
+        (files_table.c.contact_id == contacts_table.c.id)
+        & (files_table.c.origin == attached_files.UPLOAD)
+        & (files_table.c.status != attached_files.DELETED)
+        & files_table.c.message_id.is_(None)
+    )
+    .scalar_subquery()
+)
+_CONTACTS = select(
+    *contacts_table.c,
+    instances_table.c.account_id.label("instance_account_id"),
+    instances_table.c.region.label("instance_region"),
+    instances_table.c.status.label("instance_status"),
+    _PENDING_UPLOADS.label("pending_uploads"),
+).join(instances_table, instances_table.c.id == contacts_table.c.instance_id)
+_SENDERS = select(
+    email_addresses_table.c.instance_id,
+    email_addresses_table.c.address,
+    email_addresses_table.c.display_name,
+)
+_TOKENS = select(idempotency_keys)
+_INSERT_TOKENS = Prepared(idempotency_keys.insert())
+
+
+@functools.cache
+def _tokens_among(count: int) -> Prepared:
+    """Tokens of one account and operation among `count` given: a statement per count, so
+    each is compiled once and the driver keeps it prepared."""
+    return Prepared(
+        _TOKENS.where(
+            (idempotency_keys.c.account_id == bindparam("account_id"))
+            & (idempotency_keys.c.operation == bindparam("operation"))
+            & idempotency_keys.c.token.in_([bindparam(f"t{n}") for n in range(count)])
+        )
+    )
+
+
+class SendBatch:
+    """The store's batch for StartOutboundEmailContact (see `Store.write_batched`)."""
+
+    def run(self, connection: Connection, jobs: list[SendJob]) -> list[Outcome]:
+        if len(jobs) == 1:
+            return [(True, jobs[0].alone(connection))]
+        return _Group(connection, jobs).run()
+
+
+SEND_BATCH = SendBatch()
+
+
+class _Group:
+    def __init__(self, connection: Connection, jobs: list[SendJob]) -> None:
+        self.connection = connection
+        self.jobs = jobs
+        self.outcomes: list[Outcome] = [(False, RunAlone())] * len(jobs)
+        self.accepted: list[outbound.Accepted] = []
+        self.tokens: list[dict[str, Any]] = []
+
+    def run(self) -> list[Outcome]:
+        connection, jobs = self.connection, self.jobs
+        contact_ids = {arns.resource_id(j.request.contact_id, "contact") for j in jobs}
+        found = {
+            row.id: row
+            for row in connection.execute(_CONTACTS.where(contacts_table.c.id.in_(contact_ids)))
+        }
+        senders = {
+            (row.instance_id, row.address): row
+            for row in connection.execute(
+                _SENDERS.where(
+                    email_addresses_table.c.instance_id.in_(
+                        {row.instance_id for row in found.values()}
+                    )
+                )
+            )
+        }
+        stored = self._stored_tokens()
+        taken: set[str] = set()
+        answered: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
+        for index, job in enumerate(jobs):
+            token, key = job.token, None
+            if token is not None:
+                key = (token.account_id, token.operation, token.token)
+                replay = self._replay(job, stored.get(key), answered.get(key))
+                if replay is not None:
+                    self.outcomes[index] = replay
+                    continue
+            contact = found.get(arns.resource_id(job.request.contact_id, "contact"))
+            if not self._fits(job, contact):
+                continue  # RunAlone: the single-request path says what it is
+            try:
+                outcome = self._accept(job, contact, senders, taken)
+            except ServiceError as error:
+                self.outcomes[index] = (False, error)
+                continue
+            self.outcomes[index] = (True, outcome.answer)
+            if token is not None and key is not None:
+                answered[key] = (token.request_hash, outcome.answer)
+        self._write()
+        return self.outcomes
+
+    def _stored_tokens(self) -> dict[tuple[str, str, str], Any]:
+        """The group's tokens already in the store, read by their whole key."""
+        by_scope: dict[tuple[str, str], set[str]] = {}
+        for job in self.jobs:
+            if job.token is not None:
+                scope = (job.token.account_id, job.token.operation)
+                by_scope.setdefault(scope, set()).add(job.token.token)
+        stored = {}
+        for (account_id, operation), tokens in by_scope.items():
+            params = {"account_id": account_id, "operation": operation}
+            params.update({f"t{n}": token for n, token in enumerate(tokens)})
+            cursor = _tokens_among(len(tokens)).run(self.connection, params)
+            names = [column[0] for column in cursor.description]
+            for values in cursor.fetchall():
+                row = Fetched(zip(names, values, strict=True))
+                stored[(row.account_id, row.operation, row.token)] = row
+            cursor.close()
+        return stored
+
+    @staticmethod
+    def _replay(
+        job: SendJob, row: Any, earlier: tuple[str, dict[str, Any]] | None
+    ) -> Outcome | None:
+        """The outcome of a request whose token is known (in the store or in this group)."""
+        assert job.token is not None
+        if earlier is None and (row is None or row.expires_at <= job.now):
+            return None
+        request_hash, answer = earlier or (row.request_hash, loads(row.response))
+        if request_hash != job.token.request_hash:
+            return False, ServiceError(
+                job.token.conflict_code,
+                "The client token was already used with different request parameters.",
+            )
+        return False, StoredAnswer(answer)
+
+    @staticmethod
+    def _fits(job: SendJob, contact: Any) -> bool:
+        """Whether the batch can take the request: the common case, and nothing else."""
+        return (
+            contact is not None
+            and job.request.content is not None
+            and job.request.sender is not None
+            and contact.instance_id == arns.resource_id(job.request.instance_id, "instance")
+            and contact.instance_account_id == job.account_id
+            and contact.instance_region == job.region
+            and contact.instance_status != instances.DELETED
+            and not contact.related_contact_id
+            and not contact.pending_uploads
+        )
+
+    def _accept(
+        self, job: SendJob, contact: Any, senders: dict[tuple[str, str], Any], taken: set[str]
+    ) -> outbound.Accepted:
+        request = job.request
+        assert request.sender is not None and request.content is not None
+        if contact.id in taken:
+            raise invalid_request(f"Contact {contact.id} has already been sent.")
+        contacts.check_sendable(contact, job.now)
+        sender_row = senders.get((contact.instance_id, request.sender.address.lower()))
+        if sender_row is None:
+            raise invalid_request(
+                f"FromEmailAddress {request.sender.address} is not an email address of "
+                f"instance {contact.instance_id}."
+            )
+        sender = outbound.Mailbox(
+            sender_row.address, request.sender.name or sender_row.display_name
+        )
+        accepted = outbound.build(
+            outbound.Acceptance(contact, sender),
+            request,
+            request.content,
+            job.now,
+            parent=None,
+            outgoing=attached_files.NOTHING_OUTGOING,
+        )
+        taken.add(contact.id)
+        self.accepted.append(accepted)
+        if job.token is not None:
+            self.tokens.append(
+                {
+                    "account_id": job.token.account_id,
+                    "operation": job.token.operation,
+                    "token": job.token.token,
+                    "request_hash": job.token.request_hash,
+                    "response": dumps(accepted.answer),
+                    "created_at": job.now,
+                    "expires_at": job.now + job.ttl_seconds,
+                }
+            )
+        return accepted
+
+    def _write(self) -> None:
+        if not self.accepted:
+            return
+        connection = self.connection
+        outbound.INSERT_MESSAGE.run_many(connection, [a.message for a in self.accepted])
+        outbound.INSERT_OUTBOX.run_many(connection, [a.outbox for a in self.accepted])
+        changed = contacts.MARK_SENT.run_many(connection, [a.contact for a in self.accepted])
+        if changed != len(self.accepted):  # another writer got there first: one by one
+            raise BatchConflict
+        if self.tokens:
+            _INSERT_TOKENS.run_many(connection, self.tokens)  # a duplicate raises: one by one
+
+
+class BatchConflict(Exception):
+    """The store changed under the batch; its requests run again one by one."""
