@@ -332,17 +332,15 @@ def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
         outpost = seed.make_outpost(store, server.credentials["account_id"])
         ids = seed.add_contacts(store, outpost, count)
         store.close()
-        path = directory / "requests.txt"
-        write_requests(
-            path,
+        signed = list(
             signed_sends(
                 server.endpoint,
                 _credentials(server),
                 REGION,
                 (raw_message(i, outpost.instance_id, outpost.sender) for i in ids),
-            ),
+            )
         )
-        run_wrk(server.endpoint, path, seconds=max(2.0, count / 2000), connections=16)
+        open_loop(server.endpoint, signed, rate=100_000.0)  # every one, as fast as it goes
         server.stop()
         server.args = _server_args(url, options, "--relay", relay.url)
         watch_started = time.time()

@@ -29,7 +29,7 @@ def raw_message(contact_id: str, instance_id: str, sender: str) -> dict[str, Any
         "ContactId": contact_id,
         "FromEmailAddress": {"EmailAddress": sender, "DisplayName": "Bench Support"},
         "DestinationEmailAddress": {
-            "EmailAddress": f"c-{contact_id[:8]}@example.org",
+            "EmailAddress": f"c-{contact_id}@example.org",
             "DisplayName": "Bench Customer",
         },
         "EmailMessage": {

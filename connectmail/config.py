@@ -44,7 +44,7 @@ class Settings(BaseSettings):
 
     delivery_lease_seconds: float = 60.0
     delivery_poll_seconds: float = 1.0
-    delivery_concurrency: int = 16
+    delivery_concurrency: int = 64
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     give_up_after_seconds: float = 24 * 3600.0

@@ -17,12 +17,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 
 from connectmail.delivery.transports import Envelope, Outcome, Transport
 from connectmail.domain import sent_files
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose, to_bytes
+from connectmail.store.groups import Outcome as StoreOutcome
+from connectmail.store.groups import RunAlone
+from connectmail.store.prepared import Prepared
 from connectmail.store.store import Store
 from connectmail.store.tables import messages, outbox
 
@@ -33,8 +36,9 @@ log = logging.getLogger(__name__)
 class DeliveryPolicy:
     lease_seconds: float = 60.0
     batch_size: int = 64
-    concurrency: int = 16
+    concurrency: int = 64
     poll_seconds: float = 1.0
+    gather_seconds: float = 0.01
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     give_up_after_seconds: float = 24 * 3600.0
@@ -176,6 +180,65 @@ def record(
     )
 
 
+@dataclass(frozen=True)
+class Delivered:
+    """A delivery attempt to record: the job, what the transport said, when, by whom."""
+
+    job: Job
+    outcome: Outcome
+    owner: str
+    now: float
+    policy: DeliveryPolicy
+
+
+_DONE_OUTBOX = Prepared(delete(outbox).where(outbox.c.message_id == bindparam("message_id")))
+_DONE_MESSAGE = Prepared(
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(
+        status="DELIVERED",
+        attempts=bindparam("attempts"),
+        finished_at=bindparam("now"),
+        recipient_status=bindparam("recipient_status"),
+        last_error=None,
+    )
+)
+
+
+class RecordBatch:
+    """Records a group of delivery attempts: those delivered to every recipient at the first
+    attempt (nearly all) with one statement per table; any other alone, by `record`."""
+
+    def run(self, connection: Connection, attempts: list[Delivered]) -> list[StoreOutcome]:
+        simple = [
+            a
+            for a in attempts
+            if a.job.attempts == 1 and not a.outcome.retry and not a.outcome.failed
+        ]
+        if simple:
+            _DONE_OUTBOX.run_many(connection, [{"message_id": a.job.message_id} for a in simple])
+            _DONE_MESSAGE.run_many(
+                connection,
+                [
+                    {
+                        "message_id": a.job.message_id,
+                        "attempts": 1,
+                        "now": a.now,
+                        "recipient_status": dumps(dict.fromkeys(a.outcome.delivered, "DELIVERED")),
+                    }
+                    for a in simple
+                ],
+            )
+        done = {id(a) for a in simple}
+        return [(True, None) if id(a) in done else (False, RunAlone()) for a in attempts]
+
+    def run_alone(self, connection: Connection, attempt: Delivered) -> None:
+        record(connection, attempt.job, attempt.outcome, attempt.owner, attempt.now, attempt.policy)
+
+
+RECORD_BATCH = RecordBatch()
+
+
 def _errors(reasons: dict[str, str]) -> str:
     return "; ".join(f"{rcpt}: {why}" for rcpt, why in reasons.items())[:4000]
 
@@ -226,6 +289,9 @@ class DeliveryWorker:
             if len(jobs) < self._policy.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._policy.poll_seconds)
+                    # Woken by new mail: let a little more arrive, so that one claim takes
+                    # many rows instead of one transaction per message.
+                    await asyncio.sleep(self._policy.gather_seconds)
         if in_flight:
             await asyncio.gather(*in_flight, return_exceptions=True)
 
@@ -250,8 +316,8 @@ class DeliveryWorker:
             except Exception as exc:  # a transport bug must not lose the message
                 log.exception("transport failed for message %s", job.message_id)
                 outcome = Outcome.all_retry(job.recipients, f"transport error: {exc}")
-            await self._store.write(
-                lambda c: record(c, job, outcome, self._owner, time.time(), self._policy)
+            await self._store.write_batched(
+                RECORD_BATCH, Delivered(job, outcome, self._owner, time.time(), self._policy)
             )
         except Exception:
             log.exception("delivering message %s failed; its lease will expire", job.message_id)

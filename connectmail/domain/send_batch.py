@@ -21,8 +21,8 @@ from connectmail.domain import arns, attached_files, contacts, instances, outbou
 from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
+from connectmail.store.groups import Outcome, RunAlone
 from connectmail.store.prepared import Fetched, Prepared
-from connectmail.store.store import Outcome, RunAlone
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
@@ -105,9 +105,10 @@ class SendBatch:
     """The store's batch for StartOutboundEmailContact (see `Store.write_batched`)."""
 
     def run(self, connection: Connection, jobs: list[SendJob]) -> list[Outcome]:
-        if len(jobs) == 1:
-            return [(True, jobs[0].alone(connection))]
         return _Group(connection, jobs).run()
+
+    def run_alone(self, connection: Connection, job: SendJob) -> dict[str, Any]:
+        return job.alone(connection)
 
 
 SEND_BATCH = SendBatch()

@@ -1,77 +1,52 @@
-"""The store: reads on a thread pool, writes group-committed by dedicated writer threads.
+"""The store: reads on a thread pool, writes group-committed; nothing is acknowledged before
+its transaction has committed.
 
 A write is a function of a SQLAlchemy connection. Concurrent writes are gathered into one
-transaction, each in its own savepoint, so one fsync makes a whole group durable while a unit
-that fails rolls back alone. Nothing is acknowledged before its transaction has committed.
+transaction, each in its own savepoint, so one commit (one fsync) makes a whole group durable
+while a unit that fails rolls back alone. Two writers share the work:
+
+- writer threads take the general units (each runs many statements, some large);
+- on SQLite, the batches of the hot path (see `write_batched`) run on the event loop's own
+  thread, with only the commit's fsync in a thread: their statements are few and short, and
+  running them where the request already is avoids handing the interpreter lock back and
+  forth between threads, which otherwise costs more than the statements.
+
+Both take the write turn (see groups.WriteTurn), so they never write at the same time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from connectmail.errors import ServiceError
 from connectmail.store.database import create_engines, is_sqlite, migrate, normalize_url
+from connectmail.store.groups import (
+    Batch,
+    NoTurn,
+    Outcome,
+    Pending,
+    StoreUnavailable,
+    WriteTurn,
+    run_group,
+    settle,
+)
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Unit = Callable[[Connection], Any]
 
 MAX_GROUP = 256
 # A unit that hits a unique-key race runs again, and then sees the row that won.
 MAX_CONFLICT_RETRIES = 3
-
-
-Outcome = tuple[bool, Any]  # (True, result) or (False, the exception to raise)
-
-
-class RunAlone(Exception):
-    """A batch's outcome for a job it leaves to the single-job path (`run([job])`)."""
-
-
-class Batch(Protocol):
-    """Writes of one kind done together: one statement per step for a whole group.
-
-    `run` gets every job of that kind in the group and returns an outcome per job, in order.
-    If it raises, its writes are rolled back and each job runs again alone (`run([job])`), so
-    a batch may give up on anything unusual and leave it to the single-job path.
-    """
-
-    def run(self, connection: Connection, jobs: list[Any]) -> list[Outcome]: ...
-
-
-@dataclass
-class _Pending:
-    unit: Unit | None
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-    conflicts: int = 0
-    batch: Batch | None = None
-    job: Any = None
-
-
-class StoreUnavailable(ServiceError):
-    def __init__(self) -> None:
-        super().__init__(
-            "InternalServiceException",
-            "The database is unavailable; retry the request.",
-            status=500,
-        )
 
 
 class Store:
@@ -99,10 +74,10 @@ class Store:
             dbapi.InterfaceError,
         )
         self._conflict: tuple[type[BaseException], ...] = (IntegrityError, dbapi.IntegrityError)
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._write_turn = WriteTurn(self.url) if self.sqlite else contextlib.nullcontext()
+        self._turn: WriteTurn | NoTurn = WriteTurn(self.url) if self.sqlite else NoTurn()
         self._outage_deadline = outage_deadline
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="store-read")
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         count = writers or (1 if self.sqlite else 3)
         self._threads = [
             threading.Thread(target=self._write_loop, name=f"store-write-{n}", daemon=True)
@@ -110,6 +85,10 @@ class Store:
         ]
         for thread in self._threads:
             thread.start()
+        # The event-loop batcher (SQLite): jobs waiting, and the task running their groups.
+        self._batched: list[Pending] = []
+        self._batcher: asyncio.Task[None] | None = None
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
 
     @property
     def dialect(self) -> str:
@@ -124,6 +103,8 @@ class Store:
         for thread in self._threads:
             thread.join(timeout=10)
         self._readers.shutdown(wait=True)
+        self._committer.shutdown(wait=True)
+        self._turn.close()
         self.write_engine.dispose()
         self.read_engine.dispose()
 
@@ -151,20 +132,28 @@ class Store:
     async def write(self, fn: Callable[[Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(fn, future, loop))
+        self._queue.put(Pending(fn, future, loop))
         return await future
 
     async def write_batched(self, batch: Batch, job: Any) -> Any:
         """Run `job` with the other jobs of `batch` in the next group; its outcome."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.put(_Pending(None, future, loop, batch=batch, job=job))
+        pending = Pending(None, future, loop, batch=batch, job=job)
+        if not self.sqlite:
+            self._queue.put(pending)
+        else:
+            self._batched.append(pending)
+            if self._batcher is None or self._batcher.done():
+                self._batcher = loop.create_task(self._run_batched(), name="store-batcher")
         return await future
 
     def write_now(self, fn: Callable[[Connection], T]) -> T:
         """Run a write in its own transaction in this thread (command line, start-up)."""
-        with self.write_engine.connect() as connection, connection.begin():
+        with self._turn, self.write_engine.connect() as connection, connection.begin():
             return fn(connection)
+
+    # -- the writer threads ------------------------------------------------------------------
 
     def _write_loop(self) -> None:
         while True:
@@ -181,124 +170,88 @@ class Store:
                     self._queue.put(None)
                     break
                 group.append(item)
-            self._commit_group(group)
+            outcomes = self._commit_group(group)
+            retry = self._finish(group, outcomes)
+            for pending in retry:
+                self._queue.put(pending)
 
-    def _commit_group(self, group: list[_Pending]) -> None:
+    def _commit_group(self, group: list[Pending]) -> list[Outcome]:
         deadline = time.monotonic() + self._outage_deadline
         while True:
             try:
-                outcomes = self._run_group(group)
-                break
+                with self._turn, self.write_engine.connect() as connection, connection.begin():
+                    return run_group(connection, group, self._outage)
             except self._outage as exc:
                 if time.monotonic() > deadline:
                     log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
-                    outcomes = [(False, StoreUnavailable()) for _ in group]
-                    break
+                    return [(False, StoreUnavailable()) for _ in group]
                 log.warning("database write failed, retrying the group: %s", exc)
                 time.sleep(0.2)
-        retry: list[_Pending] = []
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, bool, Any]]] = {}
-        for pending, (ok, value) in zip(group, outcomes, strict=True):
+
+    def _finish(self, group: list[Pending], outcomes: list[Outcome]) -> list[Pending]:
+        """Settle every write that has its outcome; return those to run again (conflicts)."""
+        retry: list[Pending] = []
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[Pending, Outcome]]] = {}
+        for pending, outcome in zip(group, outcomes, strict=True):
             if (
-                not ok
-                and isinstance(value, self._conflict)
+                not outcome[0]
+                and isinstance(outcome[1], self._conflict)
                 and pending.conflicts < MAX_CONFLICT_RETRIES
             ):
                 pending.conflicts += 1
                 retry.append(pending)
                 continue
-            settled.setdefault(pending.loop, []).append((pending, ok, value))
-        # One wake-up per event loop for the whole group, not one per unit.
+            settled.setdefault(pending.loop, []).append((pending, outcome))
+        # One wake-up per event loop for the whole group, not one per write.
         for loop, results in settled.items():
-            loop.call_soon_threadsafe(_settle, results)
-        if retry:
-            self._commit_group(retry)
+            loop.call_soon_threadsafe(settle, results)
+        return retry
 
-    def _run_group(self, group: list[_Pending]) -> list[tuple[bool, Any]]:
-        with self._write_turn:
-            return self._run_group_locked(group)
+    # -- the event-loop batcher (SQLite) -----------------------------------------------------
 
-    def _run_group_locked(self, group: list[_Pending]) -> list[Outcome]:
-        outcomes: dict[int, Outcome] = {}
-        batches: dict[int, tuple[Batch, list[int]]] = {}
-        with self.write_engine.connect() as connection, connection.begin():
-            for index, pending in enumerate(group):
-                if pending.batch is not None:
-                    batches.setdefault(id(pending.batch), (pending.batch, []))[1].append(index)
-                    continue
-                assert pending.unit is not None
-                outcomes[index] = self.in_savepoint(connection, pending.unit)
-            for batch, indexes in batches.values():
-                jobs = [group[i].job for i in indexes]
-                outcomes.update(zip(indexes, self._run_batch(connection, batch, jobs), strict=True))
-        return [outcomes[index] for index in range(len(group))]
+    async def _run_batched(self) -> None:
+        """Run the waiting batched jobs, a group at a time, until none are left.
 
-    def _run_batch(self, connection: Connection, batch: Batch, jobs: list[Any]) -> list[Outcome]:
-        together = self.in_savepoint(connection, partial(_run_jobs, batch, jobs))
-        outcomes: list[Outcome] = together[1] if together[0] else [(False, RunAlone())] * len(jobs)
-        for index, (ok, value) in enumerate(outcomes):
-            if not ok and isinstance(value, RunAlone):  # alone, in its own savepoint
-                alone = self.in_savepoint(connection, partial(_run_jobs, batch, [jobs[index]]))
-                outcomes[index] = alone[1][0] if alone[0] else alone
-        return outcomes
-
-    def in_savepoint(self, connection: Connection, unit: Callable[[Connection], Any]) -> Outcome:
-        """Run `unit` in a savepoint: its writes stay if it returns, go if it raises.
-
-        Plain SAVEPOINT statements on the driver: SQLAlchemy's nested transactions cost ~100
-        us each, its exec_driver_sql ~20. A database failure is not the unit's: it propagates
-        and the whole group runs again.
+        A group's statements run here; taking the turn (which may wait for another process)
+        and committing (the fsync) run in a thread, so the loop keeps serving meanwhile and
+        the jobs that arrive then make the next group.
         """
-        driver = connection.connection.driver_connection
-        assert driver is not None
-        driver.execute("SAVEPOINT unit")
+        loop = asyncio.get_running_loop()
+        while self._batched:
+            group, self._batched = self._batched[:MAX_GROUP], self._batched[MAX_GROUP:]
+            outcomes = await self._commit_batched(loop, group)
+            self._batched.extend(self._finish(group, outcomes))
+
+    async def _commit_batched(
+        self, loop: asyncio.AbstractEventLoop, group: list[Pending]
+    ) -> list[Outcome]:
+        deadline = time.monotonic() + self._outage_deadline
+        while True:
+            await loop.run_in_executor(self._committer, self._turn.acquire)
+            held = True
+            try:
+                with self.write_engine.connect() as connection:
+                    transaction = connection.begin()
+                    outcomes = run_group(connection, group, self._outage)
+                    # The turn goes the moment the commit is done, not when this loop next
+                    # gets round to it: another writer may be waiting.
+                    held = False
+                    await loop.run_in_executor(
+                        self._committer, self._commit_and_release, transaction
+                    )
+                    return outcomes
+            except self._outage as exc:
+                if time.monotonic() > deadline:
+                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                    return [(False, StoreUnavailable()) for _ in group]
+                log.warning("database write failed, retrying the group: %s", exc)
+            finally:
+                if held:
+                    self._turn.release()
+            await asyncio.sleep(0.2)
+
+    def _commit_and_release(self, transaction: Any) -> None:
         try:
-            result = unit(connection)
-        except self._outage:
-            raise
-        except Exception as exc:
-            driver.execute("ROLLBACK TO SAVEPOINT unit")
-            driver.execute("RELEASE SAVEPOINT unit")
-            return False, exc
-        driver.execute("RELEASE SAVEPOINT unit")
-        return True, result
-
-
-def _run_jobs(batch: Batch, jobs: list[Any], connection: Connection) -> list[Outcome]:
-    return batch.run(connection, jobs)
-
-
-class WriteTurn:
-    """Whose turn it is to write a SQLite database, among the processes sharing it.
-
-    SQLite's own lock is taken by polling (a process that finds it busy sleeps 1, 2, 5 ...
-    ms and tries again), so a process that writes back to back keeps winning and the others
-    starve. A blocking flock on a file beside the database wakes a waiter the moment the
-    holder lets go. One process alone pays two system calls per group.
-    """
-
-    def __init__(self, url: str) -> None:
-        from sqlalchemy.engine import make_url
-
-        database = make_url(url).database
-        self._fd = -1
-        if database and database != ":memory:":
-            self._fd = os.open(f"{database}.write-lock", os.O_CREAT | os.O_RDWR, 0o600)
-
-    def __enter__(self) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd >= 0:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-
-def _settle(results: list[tuple[_Pending, bool, Any]]) -> None:
-    for pending, ok, value in results:
-        if pending.future.cancelled():
-            continue
-        if ok:
-            pending.future.set_result(value)
-        else:
-            pending.future.set_exception(value)
+            transaction.commit()
+        finally:
+            self._turn.release()
