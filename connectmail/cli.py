@@ -11,6 +11,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from connectmail import standalone
 from connectmail.access.policy import PolicyError, parse_policy
 from connectmail.access.throttling import PROFILES
 from connectmail.config import Settings
@@ -158,6 +159,27 @@ def _exports(credentials: accounts.Credentials) -> str:
             f"export CONNECTMAIL_ACCOUNT_ID={credentials.account_id}",
         )
     )
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The database the API uses (default: SQLite in the data dir)."),
+    ] = None,
+    relay: Annotated[
+        str | None,
+        typer.Option(help="smtp://[user:pass@]host:port[?tls=...]; default: the captured mailbox."),
+    ] = None,
+    poll_seconds: Annotated[float, typer.Option(help="How often to look for new mail.")] = 0.1,
+) -> None:
+    """Deliver accepted mail in a process of its own (beside `serve --no-deliver`)."""
+    settings = _settings(data_dir=data_dir, database_url=database_url, relay=relay)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    standalone.main(settings, poll_seconds)
 
 
 @app.command()

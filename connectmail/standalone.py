@@ -1,0 +1,46 @@
+"""`connectmail worker`: delivery in a process of its own, beside `serve --no-deliver`.
+
+It claims due outbox rows like the in-process worker does (leases keep several workers from
+sending the same row), so any number can run against one PostgreSQL, or one beside the API on
+SQLite. Without the API's wake-up it finds new mail by polling, every `poll_seconds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import replace
+
+import uvloop
+
+from connectmail.config import Settings
+from connectmail.delivery.worker import DeliveryWorker
+from connectmail.maintenance import Maintenance
+from connectmail.server import build_transport, open_store
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, poll_seconds: float) -> None:
+    store = open_store(settings)
+    policy = replace(settings.delivery_policy(), poll_seconds=poll_seconds)
+    worker = DeliveryWorker(store, build_transport(settings, store), policy)
+    maintenance = Maintenance(store, settings.maintenance_interval_seconds)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for each in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(each, stopping.set)
+    worker.start()
+    maintenance.start()
+    log.info("delivering from %s", settings.resolved_database_url.split("@")[-1])
+    try:
+        await stopping.wait()
+    finally:
+        await worker.stop()
+        await maintenance.stop()
+        store.close()
+
+
+def main(settings: Settings, poll_seconds: float) -> None:
+    uvloop.run(run_worker(settings, poll_seconds))
