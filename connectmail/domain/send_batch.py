@@ -10,7 +10,6 @@ a default sender, and anything that does not add up.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import Fetched, Prepared
+from connectmail.store.prepared import Prepared, PreparedIn, pipeline, rows
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
@@ -79,26 +78,23 @@ _CONTACTS = select(
     instances_table.c.status.label("instance_status"),
     _PENDING_UPLOADS.label("pending_uploads"),
 ).join(instances_table, instances_table.c.id == contacts_table.c.instance_id)
-_SENDERS = select(
-    email_addresses_table.c.instance_id,
-    email_addresses_table.c.address,
-    email_addresses_table.c.display_name,
+_CONTACTS_AMONG = PreparedIn(lambda ids: _CONTACTS.where(contacts_table.c.id.in_(ids)))
+_SENDERS_AMONG = PreparedIn(
+    lambda ids: select(
+        email_addresses_table.c.instance_id,
+        email_addresses_table.c.address,
+        email_addresses_table.c.display_name,
+    ).where(email_addresses_table.c.instance_id.in_(ids))
 )
-_TOKENS = select(idempotency_keys)
-_INSERT_TOKENS = Prepared(idempotency_keys.insert())
-
-
-@functools.cache
-def _tokens_among(count: int) -> Prepared:
-    """Tokens of one account and operation among `count` given: a statement per count, so
-    each is compiled once and the driver keeps it prepared."""
-    return Prepared(
-        _TOKENS.where(
-            (idempotency_keys.c.account_id == bindparam("account_id"))
-            & (idempotency_keys.c.operation == bindparam("operation"))
-            & idempotency_keys.c.token.in_([bindparam(f"t{n}") for n in range(count)])
-        )
+# Tokens of one account and operation, read by their whole key (the primary key's order).
+_TOKENS_AMONG = PreparedIn(
+    lambda tokens: select(idempotency_keys).where(
+        (idempotency_keys.c.account_id == bindparam("account_id"))
+        & (idempotency_keys.c.operation == bindparam("operation"))
+        & idempotency_keys.c.token.in_(tokens)
     )
+)
+_INSERT_TOKENS = Prepared(idempotency_keys.insert())
 
 
 class SendBatch:
@@ -124,22 +120,30 @@ class _Group:
 
     def run(self) -> list[Outcome]:
         connection, jobs = self.connection, self.jobs
-        contact_ids = {arns.resource_id(j.request.contact_id, "contact") for j in jobs}
-        found = {
-            row.id: row
-            for row in connection.execute(_CONTACTS.where(contacts_table.c.id.in_(contact_ids)))
-        }
-        senders = {
-            (row.instance_id, row.address): row
-            for row in connection.execute(
-                _SENDERS.where(
-                    email_addresses_table.c.instance_id.in_(
-                        {row.instance_id for row in found.values()}
-                    )
+        contact_ids = list({arns.resource_id(j.request.contact_id, "contact") for j in jobs})
+        instance_ids = list({arns.resource_id(j.request.instance_id, "instance") for j in jobs})
+        scopes: dict[tuple[str, str], set[str]] = {}
+        for job in jobs:
+            if job.token is not None:
+                scopes.setdefault((job.token.account_id, job.token.operation), set()).add(
+                    job.token.token
                 )
-            )
+        with pipeline(connection):  # the reads in one round trip on PostgreSQL
+            contacts_read = _CONTACTS_AMONG.run(connection, contact_ids)
+            senders_read = _SENDERS_AMONG.run(connection, instance_ids)
+            tokens_read = [
+                _TOKENS_AMONG.run(
+                    connection, list(tokens), {"account_id": account_id, "operation": operation}
+                )
+                for (account_id, operation), tokens in scopes.items()
+            ]
+        found = {row.id: row for row in rows(contacts_read)}
+        senders = {(row.instance_id, row.address): row for row in rows(senders_read)}
+        stored = {
+            (row.account_id, row.operation, row.token): row
+            for cursor in tokens_read
+            for row in rows(cursor)
         }
-        stored = self._stored_tokens()
         taken: set[str] = set()
         answered: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
         for index, job in enumerate(jobs):
@@ -163,25 +167,6 @@ class _Group:
                 answered[key] = (token.request_hash, outcome.answer)
         self._write()
         return self.outcomes
-
-    def _stored_tokens(self) -> dict[tuple[str, str, str], Any]:
-        """The group's tokens already in the store, read by their whole key."""
-        by_scope: dict[tuple[str, str], set[str]] = {}
-        for job in self.jobs:
-            if job.token is not None:
-                scope = (job.token.account_id, job.token.operation)
-                by_scope.setdefault(scope, set()).add(job.token.token)
-        stored = {}
-        for (account_id, operation), tokens in by_scope.items():
-            params = {"account_id": account_id, "operation": operation}
-            params.update({f"t{n}": token for n, token in enumerate(tokens)})
-            cursor = _tokens_among(len(tokens)).run(self.connection, params)
-            names = [column[0] for column in cursor.description]
-            for values in cursor.fetchall():
-                row = Fetched(zip(names, values, strict=True))
-                stored[(row.account_id, row.operation, row.token)] = row
-            cursor.close()
-        return stored
 
     @staticmethod
     def _replay(
@@ -259,13 +244,14 @@ class _Group:
         if not self.accepted:
             return
         connection = self.connection
-        outbound.INSERT_MESSAGE.run_many(connection, [a.message for a in self.accepted])
-        outbound.INSERT_OUTBOX.run_many(connection, [a.outbox for a in self.accepted])
-        changed = contacts.MARK_SENT.run_many(connection, [a.contact for a in self.accepted])
-        if changed != len(self.accepted):  # another writer got there first: one by one
+        with pipeline(connection):  # the writes in one round trip on PostgreSQL
+            outbound.INSERT_MESSAGE.queue_many(connection, [a.message for a in self.accepted])
+            outbound.INSERT_OUTBOX.queue_many(connection, [a.outbox for a in self.accepted])
+            sent = contacts.MARK_SENT.queue_many(connection, [a.contact for a in self.accepted])
+            if self.tokens:  # a duplicate raises: one by one
+                _INSERT_TOKENS.queue_many(connection, self.tokens)
+        if sent.rowcount != len(self.accepted):  # another writer got there first: one by one
             raise BatchConflict
-        if self.tokens:
-            _INSERT_TOKENS.run_many(connection, self.tokens)  # a duplicate raises: one by one
 
 
 class BatchConflict(Exception):

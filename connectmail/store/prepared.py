@@ -10,10 +10,11 @@ are not applied, so inserts name every column.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import BindParameter, Connection, bindparam
 from sqlalchemy.sql import ClauseElement
 
 
@@ -44,15 +45,21 @@ class Prepared:
 
     def run_many(self, connection: Connection, rows: list[dict[str, Any]]) -> int:
         """Execute once per row in one driver call; the number of rows changed in all."""
+        cursor = self.queue_many(connection, rows)
+        count = int(cursor.rowcount)
+        cursor.close()
+        return count
+
+    def queue_many(self, connection: Connection, rows: list[dict[str, Any]]) -> Any:
+        """Like `run_many`, but return the cursor: inside `pipeline` its rowcount is known
+        only once the pipeline is done."""
         sql, order, fixed = self._sql(connection)
         if fixed:
             rows = [{**fixed, **row} for row in rows]
         values = [tuple(row[name] for name in order) for row in rows] if order is not None else rows
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.executemany(sql, values)
-        count = int(cursor.rowcount)
-        cursor.close()
-        return count
+        return cursor
 
     def first(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any] | None:
         cursor = self.run(connection, params)
@@ -73,6 +80,47 @@ class Prepared:
         count = int(cursor.rowcount)
         cursor.close()
         return count
+
+
+class PreparedIn:
+    """A statement with a `column IN (...)` list of any length: one Prepared per length (so
+    each is compiled once and the driver keeps it prepared), built by `make` from that many
+    bind parameters named `in_0`, `in_1`, ..."""
+
+    def __init__(self, make: Callable[[list[BindParameter[Any]]], ClauseElement]) -> None:
+        self._make = make
+        self._by_length: dict[int, Prepared] = {}
+
+    def run(
+        self, connection: Connection, values: Sequence[Any], params: dict[str, Any] | None = None
+    ) -> Any:
+        prepared = self._by_length.get(len(values))
+        if prepared is None:
+            prepared = Prepared(self._make([bindparam(f"in_{n}") for n in range(len(values))]))
+            self._by_length[len(values)] = prepared
+        bound = dict(params or {})
+        bound.update({f"in_{n}": value for n, value in enumerate(values)})
+        return prepared.run(connection, bound)
+
+
+def rows(cursor: Any) -> list[Fetched]:
+    """Every row of a driver cursor, readable by column name; the cursor is closed."""
+    names = [column[0] for column in cursor.description]
+    found = [Fetched(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    cursor.close()
+    return found
+
+
+@contextmanager
+def pipeline(connection: Connection) -> Iterator[None]:
+    """Statements issued inside go to PostgreSQL together, in one round trip; their results
+    are there when the block ends. SQLite runs each at once (it has no round trips)."""
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with driver.pipeline():  # type: ignore[union-attr]
+            yield
+    else:
+        yield
 
 
 class Fetched(dict[str, Any]):
