@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -78,69 +75,6 @@ class MemoryWatch:
     @property
     def peak(self) -> int:
         return max((rss for _, rss in self.samples), default=0)
-
-
-@dataclass
-class Connectmail:
-    """`connectmail serve` in its own process."""
-
-    data_dir: Path
-    args: list[str]
-    process: subprocess.Popen[bytes] | None = None
-    endpoint: str = ""
-
-    def start(self) -> Connectmail:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "server.json").unlink(missing_ok=True)
-        log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 - lives with the process
-        env = {**os.environ, "CONNECTMAIL_LOG_LEVEL": "warning"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "connectmail",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--data-dir",
-                str(self.data_dir),
-                *self.args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + 60
-        marker = self.data_dir / "server.json"
-        while not marker.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((self.data_dir / "server.log").read_text())
-            time.sleep(0.05)
-        self.endpoint = json.loads(marker.read_text())["endpoint"]
-        wait_http(f"{self.endpoint}/_connectmail/health")
-        return self
-
-    @property
-    def credentials(self) -> dict[str, str]:
-        stored: dict[str, str] = json.loads((self.data_dir / "credentials.json").read_text())
-        return stored
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
 
 
 @dataclass

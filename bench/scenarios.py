@@ -5,6 +5,8 @@ ASGI, moto's SES v2), delivery throughput against aiosmtplib alone, accept-to-ar
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,9 +24,11 @@ from botocore.credentials import Credentials
 
 from bench import seed
 from bench.loadgen import LoadResult, open_loop, run_wrk, write_requests
-from bench.processes import Connectmail, MemoryWatch, Program, free_port
+from bench.processes import MemoryWatch, Program, free_port
 from bench.signing import SignedRequest, raw_message, sign, signed_sends
 from connectmail.store.store import Store
+from tests.support.databases import postgres_database
+from tests.support.server import ServerProcess
 
 REGION = "us-east-1"
 PYTHON = sys.executable
@@ -53,8 +57,6 @@ def database(backend: str, directory: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{directory / 'connectmail.db'}"
         return
-    from tests.support.databases import postgres_database
-
     with postgres_database() as url:
         yield url
 
@@ -78,22 +80,20 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
     }
 
 
-def _credentials(server: Connectmail) -> Credentials:
+def _pid(server: ServerProcess) -> int:
+    assert server.process is not None
+    return server.process.pid
+
+
+def _credentials(server: ServerProcess) -> Credentials:
     stored = server.credentials
-    return Credentials(stored["access_key_id"], stored["secret_access_key"])
+    return Credentials(stored["aws_access_key_id"], stored["aws_secret_access_key"])
 
 
 def _template_payloads(
-    server: Connectmail, outpost: seed.Outpost, ids: list[str]
+    server: ServerProcess, outpost: seed.Outpost, ids: list[str]
 ) -> Iterator[dict[str, Any]]:
-    stored = server.credentials
-    qconnect = boto3.client(
-        "qconnect",
-        endpoint_url=server.endpoint,
-        region_name=REGION,
-        aws_access_key_id=stored["access_key_id"],
-        aws_secret_access_key=stored["secret_access_key"],
-    )
+    qconnect = server.client("qconnect", region=REGION)
     kb = qconnect.create_knowledge_base(
         name=f"bench-{uuid.uuid4().hex[:6]}", knowledgeBaseType="MESSAGE_TEMPLATES"
     )
@@ -149,11 +149,11 @@ def accept_rate(
     """StartOutboundEmailContact accepted (committed) per second, delivery off."""
     directory = work / f"accept-{backend}-{source}-{history}"
     with database(backend, directory) as url:
-        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
-        watch = MemoryWatch(server.pid).start()
+        server = ServerProcess(directory, _server_args(url, options, "--no-deliver")).start()
+        watch = MemoryWatch(_pid(server)).start()
         try:
             store = Store(url)
-            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            outpost = seed.make_outpost(store, server.account_id)
             if history:
                 seed.add_history(store, outpost, history)
             ids = seed.add_contacts(store, outpost, options.per_run * options.runs)
@@ -257,8 +257,6 @@ def moto_rate(options: Options, work: Path) -> dict[str, Any]:
 
 
 def shutil_which(name: str) -> str:
-    import shutil
-
     found = shutil.which(name) or shutil.which(name, path=str(Path(PYTHON).parent))
     if found is None:
         raise SystemExit(f"{name} not found (pip install 'moto[server]')")
@@ -266,8 +264,6 @@ def shutil_which(name: str) -> str:
 
 
 def _wait_port(port: int, timeout: float = 20.0) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as sock:
@@ -327,9 +323,9 @@ def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
         relay.arrivals()
     directory = work / f"delivery-{backend}"
     with database(backend, directory) as url, Relay(work) as relay:
-        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
+        server = ServerProcess(directory, _server_args(url, options, "--no-deliver")).start()
         store = Store(url)
-        outpost = seed.make_outpost(store, server.credentials["account_id"])
+        outpost = seed.make_outpost(store, server.account_id)
         ids = seed.add_contacts(store, outpost, count)
         store.close()
         signed = list(
@@ -365,10 +361,10 @@ def arrival_latency(backend: str, options: Options, work: Path) -> dict[str, Any
     count = int(options.latency_rate * options.latency_seconds)
     directory = work / f"latency-{backend}"
     with database(backend, directory) as url, Relay(work) as relay:
-        server = Connectmail(directory, _server_args(url, options, "--relay", relay.url)).start()
+        server = ServerProcess(directory, _server_args(url, options, "--relay", relay.url)).start()
         try:
             store = Store(url)
-            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            outpost = seed.make_outpost(store, server.account_id)
             ids = seed.add_contacts(store, outpost, count)
             store.close()
             payloads = [raw_message(i, outpost.instance_id, outpost.sender) for i in ids]
@@ -396,11 +392,11 @@ def soak(backend: str, options: Options, work: Path) -> dict[str, Any]:
     """RSS over a long accept run: the end within 10% of the level after warm-up."""
     directory = work / f"soak-{backend}"
     with database(backend, directory) as url:
-        server = Connectmail(directory, _server_args(url, options, "--no-deliver")).start()
-        watch = MemoryWatch(server.pid).start()
+        server = ServerProcess(directory, _server_args(url, options, "--no-deliver")).start()
+        watch = MemoryWatch(_pid(server)).start()
         try:
             store = Store(url)
-            outpost = seed.make_outpost(store, server.credentials["account_id"])
+            outpost = seed.make_outpost(store, server.account_id)
             pool = min(int(options.expected_rate * 30), 400_000)
             ids = seed.add_contacts(store, outpost, pool)
             store.close()

@@ -138,7 +138,8 @@ class Acceptance:
 
 # The instance, the contact, the sender address and any pending uploads in one read: the
 # common case of a well-formed request. When it finds nothing, the slow path says why.
-_PENDING_UPLOADS = (
+# Uploads waiting to go out with the contact's email (none, nearly always).
+PENDING_UPLOADS = (
     select(func.count())
     .select_from(files_table)
     .where(
@@ -154,7 +155,7 @@ _RESOLVE = Prepared(
         *contacts_table.c,
         email_addresses_table.c.address.label("sender_address"),
         email_addresses_table.c.display_name.label("sender_name"),
-        _PENDING_UPLOADS.label("pending_uploads"),
+        PENDING_UPLOADS.label("pending_uploads"),
     )
     .select_from(
         contacts_table.join(

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from connectmail.domain import arns, attached_files, contacts, instances, outbound
 from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
@@ -26,7 +26,6 @@ from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
 from connectmail.store.tables import instances as instances_table
-from connectmail.store.tables_inbound import attached_files as files_table
 
 Render = Callable[[Connection, outbound.Acceptance], outbound.Content]
 
@@ -60,23 +59,12 @@ class SendJob:
         return run_once(connection, self.token, self.now, self.ttl_seconds, send)
 
 
-_PENDING_UPLOADS = (
-    select(func.count())
-    .select_from(files_table)
-    .where(
-        (files_table.c.contact_id == contacts_table.c.id)
-        & (files_table.c.origin == attached_files.UPLOAD)
-        & (files_table.c.status != attached_files.DELETED)
-        & files_table.c.message_id.is_(None)
-    )
-    .scalar_subquery()
-)
 _CONTACTS = select(
     *contacts_table.c,
     instances_table.c.account_id.label("instance_account_id"),
     instances_table.c.region.label("instance_region"),
     instances_table.c.status.label("instance_status"),
-    _PENDING_UPLOADS.label("pending_uploads"),
+    outbound.PENDING_UPLOADS.label("pending_uploads"),
 ).join(instances_table, instances_table.c.id == contacts_table.c.instance_id)
 _CONTACTS_AMONG = PreparedIn(lambda ids: _CONTACTS.where(contacts_table.c.id.in_(ids)))
 _SENDERS_AMONG = PreparedIn(
