@@ -177,7 +177,8 @@ def render(report: dict[str, Any]) -> str:
     row(
         "RAW with history stored, accepted/s",
         lambda r: (
-            f"{r['accept_raw_with_history']['rate']:,.0f} ({r['history_ratio']:.0%} of empty)"
+            f"{r['accept_raw_with_history']['rate']:,.0f}"
+            + (f" ({r['history_ratio']:.0%} of empty)" if "history_ratio" in r else "")
         ),
     )
     row("connectmail / bare ASGI", lambda r: r["ratio_to_bare_asgi"])

@@ -8,7 +8,6 @@ the settings down, restarts a worker that dies, and stops them all on SIGTERM or
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import multiprocessing
 import signal
@@ -46,12 +45,13 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         access_log=False,
         log_level=settings.log_level,
         server_header=False,
+        proxy_headers=False,  # nothing here reads the client address from forwarded headers
     )
 
 
 def serve_app(app: object, settings: Settings, sock: socket.socket) -> None:
     server = uvicorn.Server(uvicorn_config(app, settings))
-    asyncio.run(server.serve(sockets=[sock]))
+    server.run(sockets=[sock])  # on the configured loop (uvloop); asyncio.run would not be
 
 
 def _worker(settings_json: str, port: int) -> None:

@@ -243,15 +243,18 @@ class InputValidator:
         return check
 
     def _compile_structure(self, shape: Shape) -> Checker:
-        members = {
-            name: (
-                member.get("locationName", name) if member.get("location") is None else name,
+        # By the name on the wire: a request names a few of a structure's many members, so
+        # the walk goes over what it sent (unknown members are ignored, as AWS does).
+        by_wire = {
+            member.get("locationName", name) if member.get("location") is None else name: (
+                name,
                 member["shape"],
             )
             for name, member in shape.get("members", {}).items()
         }
         required = tuple(shape.get("required", ()))
         is_union = bool(shape.get("union"))
+        checker = self.checker
 
         def check(value: Any, path: str, problems: Problems) -> Any:
             if not isinstance(value, dict):
@@ -259,11 +262,12 @@ class InputValidator:
                 return value
             prefix = f"{path}." if path else ""
             result: dict[str, Any] = {}
-            for name, (wire_name, member_shape) in members.items():
-                item = value.get(wire_name)
-                if item is None:
+            for wire_name, item in value.items():
+                member = by_wire.get(wire_name)
+                if member is None or item is None:
                     continue
-                result[name] = self.checker(member_shape)(item, prefix + name, problems)
+                name, member_shape = member
+                result[name] = checker(member_shape)(item, prefix + name, problems)
             for name in required:
                 if name not in result:
                     problems.append(

@@ -156,6 +156,18 @@ class WriteTurn:
         if self._fd >= 0:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
 
+    def try_acquire(self) -> bool:
+        """Take the turn if it is free now, without waiting."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        if self._fd >= 0:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.release()
+                return False
+        return True
+
     def release(self) -> None:
         if self._fd >= 0:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -178,6 +190,9 @@ class NoTurn:
 
     def acquire(self) -> None:
         return None
+
+    def try_acquire(self) -> bool:
+        return True
 
     def release(self) -> None:
         return None

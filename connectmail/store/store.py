@@ -227,7 +227,8 @@ class Store:
     ) -> list[Outcome]:
         deadline = time.monotonic() + self._outage_deadline
         while True:
-            await loop.run_in_executor(self._committer, self._turn.acquire)
+            if not self._turn.try_acquire():  # free most of the time: no thread hop then
+                await loop.run_in_executor(self._committer, self._turn.acquire)
             held = True
             try:
                 with self.write_engine.connect() as connection:

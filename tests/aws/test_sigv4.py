@@ -302,6 +302,16 @@ def test_no_date(server: ServerProcess) -> None:
     assert_aws_403(answer, "IncompleteSignatureException")
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    ["20261129T120000", "2026-11-29T12:00:00Z", "20261329T120000Z", "20261129T126000Z", "x" * 16],
+)
+def test_malformed_date(server: ServerProcess, stamp: str) -> None:
+    headers = replace(signed_headers_for(server), "X-Amz-Date", stamp)
+    answer = send(server.endpoint, "GET", "/instance", headers)
+    assert_aws_403(answer, "IncompleteSignatureException")
+
+
 def test_host_must_be_signed(server: ServerProcess) -> None:
     headers = signed_headers_for(server)
     authorization = dict(headers)["Authorization"]

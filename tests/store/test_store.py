@@ -83,3 +83,26 @@ def test_migrate_twice_is_harmless(database_url: str) -> None:
         opened = Store(database_url)
         opened.migrate()
         opened.close()
+
+
+def test_write_turn_is_one_writer_among_processes(tmp_path: Any) -> None:
+    """Two turns on one file behave as two processes: the second waits for the first."""
+    from connectmail.store.groups import WriteTurn
+
+    url = f"sqlite:///{tmp_path}/db.sqlite"
+    first, second = WriteTurn(url), WriteTurn(url)
+    try:
+        assert first.try_acquire()
+        assert not first.try_acquire()  # this process's other writers wait too
+        assert not second.try_acquire()
+        first.release()
+        assert second.try_acquire()
+        assert not first.try_acquire()
+        second.release()
+        with first:
+            assert not second.try_acquire()
+        assert second.try_acquire()
+        second.release()
+    finally:
+        first.close()
+        second.close()
