@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from connectmail.domain import arns
 from connectmail.domain.pagination import Page, page_after
 from connectmail.jsontext import dumps, loads
+from connectmail.store.prepared import Fetched, Prepared
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
 from connectmail.templates import content, identifiers, tags
@@ -28,11 +29,12 @@ from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope, Tem
 class Selected:
     """A template at one qualifier: its draft (`version` None) or one of its versions."""
 
-    template: Record
-    version: Record | None = None
+    # Rows as SQLAlchemy gives them, or as the prepared reads of the send path do.
+    template: Record | Fetched
+    version: Record | Fetched | None = None
 
     @property
-    def source(self) -> Record:
+    def source(self) -> Record | Fetched:
         return self.version if self.version is not None else self.template
 
     @property
@@ -117,12 +119,23 @@ def _check_name_free(
         )
 
 
+# Built once: every TEMPLATE email reads its template (and version), and building the
+# statements costs more than running them.
+FIND = select(message_templates).where(
+    (message_templates.c.id == bindparam("id"))
+    & (message_templates.c.knowledge_base_id == bindparam("knowledge_base_id"))
+)
+_VERSION = Prepared(
+    select(message_template_versions).where(
+        (message_template_versions.c.template_id == bindparam("template_id"))
+        & (message_template_versions.c.version == bindparam("version"))
+    )
+)
+
+
 def find(connection: Connection, knowledge_base: Record, template_id: str) -> Record | None:
     return connection.execute(
-        select(message_templates).where(
-            (message_templates.c.id == template_id)
-            & (message_templates.c.knowledge_base_id == knowledge_base.id)
-        )
+        FIND, {"id": template_id, "knowledge_base_id": knowledge_base.id}
     ).first()
 
 
@@ -155,7 +168,9 @@ def require(
     return template, ref
 
 
-def select_qualifier(connection: Connection, template: Record, qualifier: str | None) -> Selected:
+def select_qualifier(
+    connection: Connection, template: Record | Fetched, qualifier: str | None
+) -> Selected:
     """The template at a qualifier; no qualifier means `$LATEST`, as in the qconnect API."""
     if qualifier is None or qualifier == LATEST:
         return Selected(template)
@@ -171,15 +186,10 @@ def select_qualifier(connection: Connection, template: Record, qualifier: str | 
     return Selected(template, version)
 
 
-def version_row(connection: Connection, template: Record, number: int) -> Record | None:
+def version_row(connection: Connection, template: Record | Fetched, number: int) -> Fetched | None:
     if not 0 < number < 2**31:
         return None  # no such version; and PostgreSQL refuses to compare past its integer
-    return connection.execute(
-        select(message_template_versions).where(
-            (message_template_versions.c.template_id == template.id)
-            & (message_template_versions.c.version == number)
-        )
-    ).first()
+    return _VERSION.record(connection, {"template_id": template.id, "version": number})
 
 
 def get(
@@ -315,7 +325,7 @@ def summary(knowledge_base: Record, template: Record) -> dict[str, Any]:
     return view
 
 
-def _common(knowledge_base: Record, template: Record) -> dict[str, Any]:
+def _common(knowledge_base: Record, template: Record | Fetched) -> dict[str, Any]:
     return {
         "messageTemplateId": template.id,
         "knowledgeBaseArn": knowledge_base.arn,

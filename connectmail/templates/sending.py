@@ -16,10 +16,10 @@ from sqlalchemy import Connection
 from connectmail.domain.outbound import Content, Mailbox
 from connectmail.errors import ServiceError, invalid_request, not_found
 from connectmail.mail.addresses import checked_text
-from connectmail.store.tables import Record
-from connectmail.templates import attributes, identifiers, knowledge_bases
+from connectmail.store.prepared import Fetched, Prepared
+from connectmail.templates import attributes, identifiers, knowledge_bases, message_templates
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope
-from connectmail.templates.message_templates import Selected, find, select_qualifier
+from connectmail.templates.message_templates import Selected, select_qualifier
 from connectmail.templates.rendering import render_content
 
 
@@ -79,15 +79,30 @@ def render_email(
     )
 
 
+# The API's lookups, run on the driver: every TEMPLATE email makes them.
+_KNOWLEDGE_BASE = Prepared(knowledge_bases.FIND)
+_TEMPLATE = Prepared(message_templates.FIND)
+
+
 def _select(connection: Connection, scope: Scope, config: dict[str, Any]) -> Selected:
-    knowledge_base = knowledge_bases.find(connection, scope, config["KnowledgeBaseId"])
+    knowledge_base_id = identifiers.knowledge_base_id(scope, config["KnowledgeBaseId"])
+    knowledge_base = (
+        None
+        if knowledge_base_id is None
+        else _KNOWLEDGE_BASE.record(
+            connection,
+            {"id": knowledge_base_id, "account_id": scope.account_id, "region": scope.region},
+        )
+    )
     if knowledge_base is None:
         raise not_found("Knowledge base", config["KnowledgeBaseId"])
     identifier = config["MessageTemplateId"]
     ref = identifiers.template_ref(scope, identifier)
-    template: Record | None = None
+    template: Fetched | None = None
     if ref is not None and ref.knowledge_base_id in (None, knowledge_base.id):
-        template = find(connection, knowledge_base, ref.template_id)
+        template = _TEMPLATE.record(
+            connection, {"id": ref.template_id, "knowledge_base_id": knowledge_base.id}
+        )
     if ref is None or template is None:
         raise not_found("Message template", identifier)
     # Sending uses the active version unless the identifier says otherwise.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -97,3 +98,25 @@ def test_later_attributes_win_value_by_value() -> None:
         }
     }
     assert defaults["Attributes"]["Customer"]["FirstName"] == "Friend"  # inputs untouched
+
+
+@pytest.mark.parametrize("padding", [0, 70_000], ids=["kept parsed", "too long to keep"])
+def test_a_template_renders_again_with_other_values(padding: int) -> None:
+    """Parsed templates are reused: each rendering still sees only its own attributes."""
+    from connectmail.templates.rendering import render_content
+
+    html = "<p>{{Attributes.Custom.Name}}{{#if Attributes.Custom.Vip}} (VIP){{/if}}</p>"
+    content: dict[str, Any] = {
+        "email": {"subject": "Hi", "body": {"html": {"content": html + " " * padding}}}
+    }
+
+    def body(custom: dict[str, str]) -> str:
+        rendered = render_content(content, {"Attributes": {"Custom": custom}})
+        assert rendered.missing == ([] if "Name" in custom else ["Attributes.Custom.Name"])
+        text: str = rendered.content["email"]["body"]["html"]["content"]
+        return text.rstrip(" ")
+
+    assert body({"Name": "Ann", "Vip": "yes"}) == "<p>Ann (VIP)</p>"
+    assert body({"Name": "<Bo>"}) == "<p>&lt;Bo&gt;</p>"
+    assert body({}) == "<p>{{Attributes.Custom.Name}}</p>"
+    assert content["email"]["body"]["html"]["content"].startswith(html)  # the template itself
