@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Processes serving the API; each runs its own delivery worker unless --no-deliver.
     workers: int = 1
     maintenance_interval_seconds: float = 600.0
+    # PostgreSQL with autovacuum off: how often to refresh the busiest tables' statistics.
+    analyze_interval_seconds: float = 10.0
 
     log_level: str = "info"
 

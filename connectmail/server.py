@@ -139,7 +139,9 @@ def build_application(settings: Settings) -> Application:
         generated,
         files=files,
         inbound=inbound,
-        maintenance=Maintenance(store, settings.maintenance_interval_seconds),
+        maintenance=Maintenance(
+            store, settings.maintenance_interval_seconds, settings.analyze_interval_seconds
+        ),
     )
 
 

@@ -26,7 +26,9 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
     store = open_store(settings)
     policy = replace(settings.delivery_policy(), poll_seconds=poll_seconds)
     worker = DeliveryWorker(store, build_transport(settings, store), policy)
-    maintenance = Maintenance(store, settings.maintenance_interval_seconds)
+    maintenance = Maintenance(
+        store, settings.maintenance_interval_seconds, settings.analyze_interval_seconds
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for each in (signal.SIGTERM, signal.SIGINT):
