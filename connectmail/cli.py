@@ -18,8 +18,9 @@ from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
 from connectmail.server import build_application, open_store, prepare
+from connectmail.sockets import bind
 from connectmail.store.store import Store
-from connectmail.workers import Supervisor, bind, serve_app
+from connectmail.workers import Supervisor, serve_app
 
 app = typer.Typer(
     help="Amazon Connect's email channel, self-hosted.", no_args_is_help=True, add_completion=False
@@ -27,6 +28,21 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where state is kept.")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="sqlite:///path or postgresql://user@host/db (default: SQLite in the data dir).",
+    ),
+]
+Relay = Annotated[
+    str | None,
+    typer.Option(
+        "--relay",
+        help="smtp://[user:pass@]host:port[?tls=starttls|implicit|none]; "
+        "without it mail is captured in the mailbox.",
+    ),
+]
 
 
 def _settings(**overrides: object) -> Settings:
@@ -39,19 +55,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port (0 picks a free one).")] = None,
     data_dir: DataDir = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(
-            help="sqlite:///path or postgresql://user@host/db (default: SQLite in the data dir)."
-        ),
-    ] = None,
-    relay: Annotated[
-        str | None,
-        typer.Option(
-            help="smtp://[user:pass@]host:port[?tls=starttls|implicit|none]; "
-            "without it mail is captured in the mailbox."
-        ),
-    ] = None,
+    database_url: DatabaseUrl = None,
+    relay: Relay = None,
     deliver: Annotated[
         bool | None,
         typer.Option("--deliver/--no-deliver", help="Run the delivery worker in this process."),
@@ -164,14 +169,8 @@ def _exports(credentials: accounts.Credentials) -> str:
 @app.command()
 def worker(
     data_dir: DataDir = None,
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="The database the API uses (default: SQLite in the data dir)."),
-    ] = None,
-    relay: Annotated[
-        str | None,
-        typer.Option(help="smtp://[user:pass@]host:port[?tls=...]; default: the captured mailbox."),
-    ] = None,
+    database_url: DatabaseUrl = None,
+    relay: Relay = None,
     poll_seconds: Annotated[float, typer.Option(help="How often to look for new mail.")] = 0.1,
 ) -> None:
     """Deliver accepted mail in a process of its own (beside `serve --no-deliver`)."""
@@ -198,11 +197,6 @@ accounts_app = typer.Typer(help="Accounts, each with its own credentials.", no_a
 keys_app = typer.Typer(help="Access keys of an account.", no_args_is_help=True)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
-
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option("--database-url", help="The server's database (default: SQLite in the data dir)."),
-]
 
 
 def _open(data_dir: Path | None, database_url: str | None) -> Store:

@@ -20,20 +20,9 @@ import uvicorn
 
 from connectmail.aws.http11 import AwsHttpToolsProtocol
 from connectmail.config import Settings
+from connectmail.sockets import bind
 
 log = logging.getLogger(__name__)
-
-
-def bind(host: str, port: int, *, reuse_port: bool = False, listen: bool = True) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    if listen:
-        sock.listen(2048)
-    return sock
 
 
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:

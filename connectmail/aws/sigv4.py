@@ -105,9 +105,8 @@ def parse_amz_date(headers: dict[str, str]) -> datetime:
             or raw[8] != "T"
             or raw[15] != "Z"
             or not raw[:8].isdigit()
+            or not raw[9:15].isdigit()
         ):
-            raise ValueError(raw)
-        if not raw[9:15].isdigit():
             raise ValueError(raw)
         return datetime(
             int(raw[:4]),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -21,6 +20,7 @@ from connectmail.domain import attached_files, inbound
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.errors import ServiceError
 from connectmail.mail.parse import parse
+from connectmail.sockets import bind
 from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ class InboundSmtpServer:
         self._handler = InboundHandler(store, expiry)
         self._hostname = hostname
         self._limit = max_message_bytes
-        self._socket = _bind(host, port, reuse_port)
+        self._socket = bind(host, port, reuse_port=reuse_port, backlog=128)
+        self._socket.setblocking(False)
         self._server: asyncio.AbstractServer | None = None
 
     @property
@@ -138,18 +139,6 @@ class InboundSmtpServer:
             self._server = None
         else:
             self._socket.close()
-
-
-def _bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind(address)
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def describe_address(server: InboundSmtpServer) -> str:
