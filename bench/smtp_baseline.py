@@ -9,28 +9,26 @@ import time
 
 import aiosmtplib
 
-from connectmail.mail.compose import compose, to_bytes
+from connectmail.mail.compose import compose
 
 CONNECTIONS = 8
 
 
 def message(n: int) -> bytes:
-    return to_bytes(
-        compose(
-            {
-                "from": {"address": "bench@example.com", "name": "Bench Support"},
-                "to": [{"address": f"baseline-{n}@example.org", "name": "Bench Customer"}],
-                "cc": [],
-                "subject": "Your order has shipped",
-                "text": None,
-                "html": "<p>Hello, your order <b>#1234</b> is on its way.</p>",
-                "headers": [],
-                "message_id": f"<baseline-{n}@example.com>",
-                "in_reply_to": None,
-                "references": [],
-                "date": time.time(),
-            }
-        )
+    return compose(
+        {
+            "from": {"address": "bench@example.com", "name": "Bench Support"},
+            "to": [{"address": f"baseline-{n}@example.org", "name": "Bench Customer"}],
+            "cc": [],
+            "subject": "Your order has shipped",
+            "text": None,
+            "html": "<p>Hello, your order <b>#1234</b> is on its way.</p>",
+            "headers": [],
+            "message_id": f"<baseline-{n}@example.com>",
+            "in_reply_to": None,
+            "references": [],
+            "date": time.time(),
+        }
     )
 
 

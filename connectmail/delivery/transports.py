@@ -133,6 +133,11 @@ class SmtpRelayTransport:
             start_tls={"starttls": True, "none": False}.get(s.tls),
         )
         await client.connect()
+        if client.is_ehlo_or_helo_needed:  # before MAIL: its SIZE option depends on the answer
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await client.helo()
         return client
 
     async def send(self, envelope: Envelope) -> Outcome:
@@ -142,14 +147,7 @@ class SmtpRelayTransport:
                 client = self._idle.get_nowait() if not self._idle.empty() else None
                 if client is None or not client.is_connected:
                     client = await self._connect()
-                errors, _ = await client.sendmail(
-                    envelope.mail_from, envelope.recipients, envelope.data
-                )
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                self._release(client)
-                return _refusals(
-                    {r.recipient: (r.code, r.message) for r in exc.recipients}, envelope.recipients
-                )
+                refused = await _transaction(client, envelope)
             except aiosmtplib.SMTPResponseException as exc:
                 # MAIL FROM or DATA refused: the whole message shares the fate.
                 await self._discard(client)
@@ -161,7 +159,6 @@ class SmtpRelayTransport:
                 await self._discard(client)
                 return Outcome.all_retry(envelope.recipients, f"relay unavailable: {exc}")
             self._release(client)
-            refused = {rcpt: (response.code, response.message) for rcpt, response in errors.items()}
             return _refusals(refused, envelope.recipients)
 
     def _release(self, client: aiosmtplib.SMTP | None) -> None:
@@ -179,6 +176,25 @@ class SmtpRelayTransport:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> dict[str, tuple[int, str]]:
+    """MAIL, RCPT for each recipient, DATA: what `SMTP.sendmail` does, less its second parse
+    of every address (they were checked when the mail was accepted), which cost a tenth of
+    a delivery. The recipients refused, with their answers; none accepted → no DATA."""
+    options = [f"SIZE={len(envelope.data)}"] if client.supports_extension("size") else []
+    await client.mail(envelope.mail_from, options=options)
+    refused: dict[str, tuple[int, str]] = {}
+    for recipient in envelope.recipients:
+        try:
+            await client.rcpt(recipient)
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            refused[recipient] = (exc.code, exc.message)
+    if len(refused) == len(envelope.recipients):
+        await client.rset()  # an envelope with no recipient: nothing to send
+        return refused
+    await client.data(envelope.data)
+    return refused
 
 
 def _refusals(refused: dict[str, tuple[int, str]], recipients: list[str]) -> Outcome:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from connectmail.delivery.transports import Envelope, Outcome, Transport
 from connectmail.domain import sent_files
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.compose import Attachment, compose, to_bytes
+from connectmail.mail.compose import Attachment, compose
 from connectmail.store.groups import Outcome as StoreOutcome
 from connectmail.store.groups import RunAlone
 from connectmail.store.prepared import Prepared
@@ -309,7 +309,7 @@ class DeliveryWorker:
                 subject=spec["subject"],
                 mail_from=spec["from"]["address"],
                 recipients=job.recipients,
-                data=to_bytes(compose(spec, attachments)),
+                data=compose(spec, attachments),
             )
             try:
                 outcome = await self._transport.send(envelope)

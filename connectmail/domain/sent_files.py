@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from connectmail.domain import arns
 from connectmail.jsontext import loads
-from connectmail.mail.compose import Attachment, compose, html_to_text, to_bytes
+from connectmail.mail.compose import Attachment, compose, html_to_text
 from connectmail.store.tables import Record, contacts, messages
 from connectmail.store.tables_inbound import attached_files, file_contents
 
@@ -61,7 +61,7 @@ _MESSAGE = select(messages.c.id, messages.c.spec, messages.c.accepted_at)
 
 def _files(connection: Connection, contact: Record, message: Record) -> list[SentFile]:
     spec: dict[str, Any] = loads(message.spec)
-    raw = to_bytes(compose(spec, attachments_of(connection, spec)))
+    raw = compose(spec, attachments_of(connection, spec))
     plain = spec.get("text")
     if plain is None and spec.get("html") is not None:
         plain = html_to_text(spec["html"])

@@ -15,7 +15,7 @@ from connectmail.domain import arns, attached_files, contacts, email_addresses, 
 from connectmail.domain.outbound import CONTENT_TYPES, Mailbox
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.mail.addresses import checked_address, checked_text
-from connectmail.mail.compose import Attachment, compose, to_bytes
+from connectmail.mail.compose import Attachment, compose
 from connectmail.mail.parse import message_ids, parse
 from connectmail.store.tables import Record
 
@@ -165,7 +165,7 @@ def start(
         "references": list(request.references),
         "date": now,
     }
-    raw = to_bytes(compose(spec, attachments))
+    raw = compose(spec, attachments)
     contact_id = inbound.ingest(
         connection, instance, destination, raw, parse(raw), now, expiry, fields=request.fields
     )

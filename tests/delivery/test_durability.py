@@ -109,6 +109,32 @@ def test_permanent_refusal_fails_only_that_recipient(start_server: Any) -> None:
         outpost.send(lost, to="gone@example.org")
         status = wait_for_status(outpost, lost, "FAILED")
         assert "No such user" in status["connectmail:DeliveryError"]
+
+        # The envelope with no recipient left was reset: the next one goes through.
+        after = outpost.contact()
+        outpost.send(after, to="after@example.org")
+        wait_for_status(outpost, after, "DELIVERED")
+        assert [r.recipients for r in sink.received][-1] == ["after@example.org"]
+    finally:
+        sink.stop()
+
+
+def test_relay_is_told_the_size_and_a_message_over_its_limit_fails(start_server: Any) -> None:
+    sink = SmtpSink(size_limit=5_000).start()
+    try:
+        server = start_server("--relay", sink.url, env=FAST_RETRIES)
+        outpost = make_outpost(server.client())
+        small = outpost.contact()
+        outpost.send(small, to="small@example.org")
+        (received,) = sink.wait_for(1)
+        assert received.mail_options == [f"SIZE={len(received.data)}"]
+        wait_for_status(outpost, small, "DELIVERED")
+
+        large = outpost.contact()
+        outpost.send(large, to="large@example.org", body="x " * 5_000)
+        status = wait_for_status(outpost, large, "FAILED")
+        assert "552" in status["connectmail:DeliveryError"]
+        assert len(sink.received) == 1
     finally:
         sink.stop()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectmail.mail.compose import compose, to_bytes
+from connectmail.mail.compose import compose
 from connectmail.mail.threading import reply_subject
 
 
@@ -39,7 +39,7 @@ def parsed(data: bytes) -> EmailMessage:
 
 def test_same_spec_same_bytes() -> None:
     html = spec(html="<p>Hi</p>", text=None)
-    assert to_bytes(compose(html)) == to_bytes(compose(html))
+    assert compose(html) == compose(html)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_same_spec_same_bytes() -> None:
 )
 def test_subject_and_names_round_trip_exactly(text: str) -> None:
     message = spec(subject=text, to=[{"address": "jane@example.org", "name": text}])
-    data = to_bytes(compose(message))
+    data = compose(message)
     header = data.split(b"\r\n\r\n", 1)[0]
     assert all(len(line) <= 998 for line in header.split(b"\r\n"))
     assert header.isascii()
@@ -80,14 +80,14 @@ def display_name(data: bytes, header: str) -> str:
 
 
 def test_threading_headers() -> None:
-    data = to_bytes(compose(spec(in_reply_to="<b@x>", references=["<a@x>", "<b@x>"])))
+    data = compose(spec(in_reply_to="<b@x>", references=["<a@x>", "<b@x>"]))
     result = parsed(data)
     assert result["In-Reply-To"] == "<b@x>"
     assert result["References"].split() == ["<a@x>", "<b@x>"]
 
 
 def test_html_goes_with_a_derived_plain_part() -> None:
-    result = parsed(to_bytes(compose(spec(text=None, html="<h1>Title</h1><p>One &amp; two</p>"))))
+    result = parsed(compose(spec(text=None, html="<h1>Title</h1><p>One &amp; two</p>")))
     assert result.get_content_type() == "multipart/alternative"
     plain, html = result.iter_parts()
     assert "Title" in plain.get_content() and "One & two" in plain.get_content()
@@ -96,7 +96,7 @@ def test_html_goes_with_a_derived_plain_part() -> None:
 
 
 def test_extra_headers_are_encoded_not_parsed() -> None:
-    data = to_bytes(compose(spec(headers=[["X-Campaign", "=?utf-8?q?x=0D=0ABcc=3A_y?="]])))
+    data = compose(spec(headers=[["X-Campaign", "=?utf-8?q?x=0D=0ABcc=3A_y?="]]))
     header = data.split(b"\r\n\r\n", 1)[0]
     assert b"Bcc" not in header
     assert str(parsed(data)["X-Campaign"]) == "=?utf-8?q?x=0D=0ABcc=3A_y?="

@@ -25,6 +25,7 @@ class Received:
     mail_from: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> EmailMessage:
@@ -68,7 +69,14 @@ class SinkHandler:
             return self.data_reply
         data = envelope.original_content or b""
         with self.arrived:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+            self.received.append(
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    data,
+                    list(envelope.mail_options),
+                )
+            )
             self.arrived.notify_all()
         return "250 Message accepted"
 
@@ -76,11 +84,17 @@ class SinkHandler:
 class SmtpSink:
     """An SMTP relay on 127.0.0.1 that records what it is sent."""
 
-    def __init__(self, port: int | None = None, **handler_options: Any) -> None:
+    def __init__(
+        self, port: int | None = None, size_limit: int = 33554432, **handler_options: Any
+    ) -> None:
         self.port = port or free_port()
         self.handler = SinkHandler(**handler_options)
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, decode_data=False
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            decode_data=False,
+            data_size_limit=size_limit,
         )
 
     @property
