@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from connectmail import heap
 from connectmail.access.guards import Throttle, authorize
 from connectmail.access.throttling import PROFILES
 from connectmail.admin import PREFIX, AdminApi
@@ -79,6 +80,7 @@ class Application:
                     self.maintenance.start()
                 if self.inbound is not None:
                     await self.inbound.start()
+                heap.settle()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.inbound is not None:

@@ -14,6 +14,7 @@ from dataclasses import replace
 
 import uvloop
 
+from connectmail import heap
 from connectmail.config import Settings
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.maintenance import Maintenance
@@ -35,6 +36,7 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
         loop.add_signal_handler(each, stopping.set)
     worker.start()
     maintenance.start()
+    heap.settle()
     log.info("delivering from %s", settings.resolved_database_url.split("@")[-1])
     try:
         await stopping.wait()
