@@ -83,9 +83,13 @@ class Prepared:
 
 
 class PreparedIn:
-    """A statement with a `column IN (...)` list of any length: one Prepared per length (so
-    each is compiled once and the driver keeps it prepared), built by `make` from that many
-    bind parameters named `in_0`, `in_1`, ..."""
+    """A statement with a `column IN (...)` list of any length, built by `make` from bind
+    parameters named `in_0`, `in_1`, ...
+
+    The list is padded to the next power of two by repeating its last value (which changes
+    nothing an IN matches), so a few statements cover every length: each is compiled once,
+    and stays in the driver's statement cache (128 on sqlite3, 100 prepared on psycopg)
+    instead of one per group size pushing the others out."""
 
     def __init__(self, make: Callable[[list[BindParameter[Any]]], ClauseElement]) -> None:
         self._make = make
@@ -94,12 +98,14 @@ class PreparedIn:
     def run(
         self, connection: Connection, values: Sequence[Any], params: dict[str, Any] | None = None
     ) -> Any:
-        prepared = self._by_length.get(len(values))
+        length = 1 << max(0, len(values) - 1).bit_length()
+        prepared = self._by_length.get(length)
         if prepared is None:
-            prepared = Prepared(self._make([bindparam(f"in_{n}") for n in range(len(values))]))
-            self._by_length[len(values)] = prepared
+            prepared = Prepared(self._make([bindparam(f"in_{n}") for n in range(length)]))
+            self._by_length[length] = prepared
+        padded = [*values, *[values[-1]] * (length - len(values))] if values else [None]
         bound = dict(params or {})
-        bound.update({f"in_{n}": value for n, value in enumerate(values)})
+        bound.update({f"in_{n}": value for n, value in enumerate(padded)})
         return prepared.run(connection, bound)
 
 

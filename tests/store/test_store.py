@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from connectmail.errors import ServiceError
+from connectmail.store.prepared import PreparedIn, rows
 from connectmail.store.store import Store
 from connectmail.store.tables import accounts
 
@@ -106,3 +107,15 @@ def test_write_turn_is_one_writer_among_processes(tmp_path: Any) -> None:
     finally:
         first.close()
         second.close()
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 100])
+def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: int) -> None:
+    """IN lists are padded to a power of two (see PreparedIn): same rows as unpadded."""
+    for n in range(120):
+        store.write_now(add_account(f"{n:012d}"))
+    among = PreparedIn(lambda ids: select(accounts.c.id).where(accounts.c.id.in_(ids)))
+    wanted = [f"{n:012d}" for n in range(0, 3 * length, 3)][:length]
+    asked = [*wanted, f"{999:012d}"] if length % 2 else wanted  # one that matches nothing
+    found = store.read_now(lambda c: [row.id for row in rows(among.run(c, asked))])
+    assert sorted(found) == sorted(w for w in wanted if int(w) < 120)
