@@ -36,6 +36,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak (0: skip)")
+    parser.add_argument("--soak-rate", type=float, default=1_000.0, help="sends/s in the soak")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--smoke", action="store_true", help="a few seconds of everything")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
@@ -47,6 +48,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
         history=args.history,
         workers=args.workers,
         soak_seconds=args.soak,
+        soak_rate=args.soak_rate,
     )
     if args.smoke:
         args.backends = "sqlite"
@@ -60,6 +62,8 @@ def parse() -> tuple[argparse.Namespace, Options]:
             latency_rate=50,
             latency_seconds=1.0,
             workers=args.workers,
+            soak_seconds=2.0,
+            soak_rate=50.0,
         )
     return args, options
 
@@ -203,7 +207,13 @@ def render(report: dict[str, Any]) -> str:
         "peak server RSS (MB)",
         lambda r: max(v.get("peak_rss_mb", 0) for v in r.values() if isinstance(v, dict)),
     )
-    row("soak RSS growth", lambda r: f"{r['soak']['growth']:.1%} over {r['soak']['seconds']}s")
+    row(
+        "soak RSS growth",
+        lambda r: (
+            f"{r['soak']['growth']:.1%} over {r['soak']['seconds']:.0f}s "
+            f"at {r['soak']['offered_rate']:.0f}/s"
+        ),
+    )
     refs = []
     if "bare_asgi" in report:
         refs.append(f"bare ASGI endpoint: {report['bare_asgi']['rate']:,.0f} req/s")

@@ -23,5 +23,6 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         assert sqlite[name]["rate"] > 0 and sqlite[name]["non_2xx"] == 0, name
     assert sqlite["delivery"]["messages"] == report["options"]["delivery_messages"]
     assert sqlite["arrival_latency"]["p99_ms"] > 0
+    assert sqlite["soak"]["rss_end_mb"] > 0 and sqlite["soak"]["growth"] is not None
     assert report["bare_asgi"]["rate"] > 0 and report["moto_sesv2"]["rate"] > 0
     assert "StartOutboundEmailContact RAW, accepted/s" in result.stdout
