@@ -218,17 +218,25 @@ class Store:
         """
         loop = asyncio.get_running_loop()
         while self._batched:
+            # The group is what has arrived once the turn is ours: while another process
+            # writes, the jobs that come in join this group instead of waiting for the next.
+            await self._take_turn(loop)
             group, self._batched = self._batched[:MAX_GROUP], self._batched[MAX_GROUP:]
-            outcomes = await self._commit_batched(loop, group)
+            outcomes = await self._commit_batched(loop, group, turn_held=True)
             self._batched.extend(self._finish(group, outcomes))
 
+    async def _take_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._turn.try_acquire():  # free most of the time: no thread hop then
+            await loop.run_in_executor(self._committer, self._turn.acquire)
+
     async def _commit_batched(
-        self, loop: asyncio.AbstractEventLoop, group: list[Pending]
+        self, loop: asyncio.AbstractEventLoop, group: list[Pending], *, turn_held: bool
     ) -> list[Outcome]:
         deadline = time.monotonic() + self._outage_deadline
         while True:
-            if not self._turn.try_acquire():  # free most of the time: no thread hop then
-                await loop.run_in_executor(self._committer, self._turn.acquire)
+            if not turn_held:
+                await self._take_turn(loop)
+            turn_held = False  # a retry takes it again
             held = True
             try:
                 with self.write_engine.connect() as connection:
