@@ -205,7 +205,9 @@ def render(report: dict[str, Any]) -> str:
     )
     row(
         "peak server RSS (MB)",
-        lambda r: max(v.get("peak_rss_mb", 0) for v in r.values() if isinstance(v, dict)),
+        lambda r: max(
+            (v.get("peak_rss_mb", 0) for v in r.values() if isinstance(v, dict)), default=0
+        ),
     )
     row(
         "soak RSS growth",

@@ -27,8 +27,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 if __name__ == "__main__":
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     uvicorn.run(
-        app,
+        "bench.bare_asgi:app" if workers > 1 else app,  # uvicorn's workers import it by name
         host="127.0.0.1",
         port=int(sys.argv[1]),
         loop="uvloop",
@@ -36,5 +37,5 @@ if __name__ == "__main__":
         lifespan="off",
         access_log=False,
         log_level="warning",
-        workers=int(sys.argv[2]) if len(sys.argv) > 2 else None,
+        workers=workers,
     )
