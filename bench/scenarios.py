@@ -310,7 +310,16 @@ class Relay:
 
 
 def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
-    """Emails per second arriving at a loopback relay, against aiosmtplib alone."""
+    """Emails per second arriving at a loopback relay, against aiosmtplib alone: the run
+    with the median ratio of `options.runs`, each measuring both."""
+    runs = sorted(
+        (_delivery_once(backend, options, work, run) for run in range(options.runs)),
+        key=lambda r: float(r["ratio"]),
+    )
+    return {**runs[len(runs) // 2], "ratios": [r["ratio"] for r in runs]}
+
+
+def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict[str, Any]:
     count = options.delivery_messages
     with Relay(work) as relay:
         baseline = subprocess.run(
@@ -322,7 +331,7 @@ def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
         baseline_rate = count / float(baseline.stdout)
         relay.wait_for(count)
         relay.arrivals()
-    directory = work / f"delivery-{backend}"
+    directory = work / f"delivery-{backend}-{run}"
     with database(backend, directory) as url, Relay(work) as relay:
         server = ServerProcess(directory, _server_args(url, options, "--no-deliver")).start()
         store = Store(url)

@@ -21,10 +21,15 @@ MAX_LOCAL_PART = 64  # RFC 5321
 
 def checked_address(value: str, member: str) -> str:
     """The address if it is a plain addr-spec we can put in an envelope and a header."""
-    found = _ADDR_SPEC.fullmatch(value)
-    if found is None or len(found["local"]) > MAX_LOCAL_PART:
+    if not is_plain_address(value):
         raise invalid_request(f"{member} is not a valid email address: {value[:100]!r}")
     return value
+
+
+def is_plain_address(value: str) -> bool:
+    """Whether the address is a plain addr-spec, as `checked_address` requires."""
+    found = _ADDR_SPEC.fullmatch(value)
+    return found is not None and len(found["local"]) <= MAX_LOCAL_PART
 
 
 def checked_text(value: str, member: str) -> str:
