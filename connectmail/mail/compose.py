@@ -80,7 +80,8 @@ def compose(spec: dict[str, Any], attachments: Sequence[Attachment] = ()) -> byt
 
     With attachments it is multipart/mixed: the body first, then each file base64-encoded.
     The MIME structure is written out directly: every header arrives here already encoded,
-    and walking `email.message` objects through its generator cost most of a delivery.
+    and building `email.message` objects to run through the email package's generator took
+    two thirds of the time of composing.
     """
     headers = _envelope(spec)
     body_headers, body = _body(spec)
