@@ -22,6 +22,9 @@ class Prepared:
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        # The result's column names, per dialect: psycopg builds `cursor.description` anew on
+        # every call, which cost more than the rest of reading a row.
+        self._names: dict[str, list[str]] = {}
 
     def _sql(self, connection: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         dialect = connection.dialect
@@ -71,7 +74,10 @@ class Prepared:
         """The first row, readable by column name (`row.id`), or None."""
         cursor = self.run(connection, params)
         row = cursor.fetchone()
-        names = [column[0] for column in cursor.description]
+        names = self._names.get(connection.dialect.name)
+        if names is None:
+            names = [column[0] for column in cursor.description]
+            self._names[connection.dialect.name] = names
         cursor.close()
         return None if row is None else Fetched(zip(names, row, strict=True))
 
