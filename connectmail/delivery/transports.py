@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 from aiosmtplib import SMTPStatus
+from aiosmtplib.email import quote_address
 
 from connectmail.jsontext import dumps
 from connectmail.mail.addresses import is_plain_address
@@ -182,28 +183,14 @@ class SmtpRelayTransport:
 
 async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> dict[str, tuple[int, str]]:
     """MAIL, RCPT for each recipient, DATA: what `SMTP.sendmail` does, without parsing every
-    address twice. Addresses were checked when the mail was accepted; a plain addr-spec goes
-    into the command as it is (parsing them had cost a tenth of a delivery), anything else
-    through aiosmtplib's quoting. The recipients refused, with their answers; none accepted →
-    no DATA."""
+    address twice. The recipients refused, with their answers; none accepted → no DATA."""
     options = [f"SIZE={len(envelope.data)}".encode()] if client.supports_extension("size") else []
-    sender = _angle(envelope.mail_from)
-    if sender is None:
-        await client.mail(envelope.mail_from, options=[o.decode() for o in options])
-    else:
-        answer = await client.execute_command(b"MAIL", b"FROM:" + sender, *options)
-        if answer.code != SMTPStatus.completed:
-            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, envelope.mail_from)
+    answer = await client.execute_command(b"MAIL", b"FROM:" + _angle(envelope.mail_from), *options)
+    if answer.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, envelope.mail_from)
     refused: dict[str, tuple[int, str]] = {}
     for recipient in envelope.recipients:
-        quoted = _angle(recipient)
-        if quoted is None:
-            try:
-                await client.rcpt(recipient)
-            except aiosmtplib.SMTPRecipientRefused as exc:
-                refused[recipient] = (exc.code, exc.message)
-            continue
-        answer = await client.execute_command(b"RCPT", b"TO:" + quoted)
+        answer = await client.execute_command(b"RCPT", b"TO:" + _angle(recipient))
         if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
             refused[recipient] = (answer.code, answer.message)
     if len(refused) == len(envelope.recipients):
@@ -213,9 +200,12 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> dict[str,
     return refused
 
 
-def _angle(address: str) -> bytes | None:
-    """`<address>` for the envelope, if the address is a plain addr-spec."""
-    return f"<{address}>".encode("ascii") if is_plain_address(address) else None
+def _angle(address: str) -> bytes:
+    """`<address>` for the envelope. Addresses were checked when the mail was accepted: a
+    plain addr-spec goes in as it is (aiosmtplib's parse of every address had cost a tenth of
+    a delivery); anything else through aiosmtplib's own quoting, as `SMTP.mail` would."""
+    quoted = f"<{address}>" if is_plain_address(address) else quote_address(address)
+    return quoted.encode("ascii")
 
 
 def _refusals(refused: dict[str, tuple[int, str]], recipients: list[str]) -> Outcome:
