@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import DATA_SIZE_DEFAULT, SMTP, Envelope, Session
 
 
 def free_port() -> int:
@@ -85,7 +85,7 @@ class SmtpSink:
     """An SMTP relay on 127.0.0.1 that records what it is sent."""
 
     def __init__(
-        self, port: int | None = None, size_limit: int = 33554432, **handler_options: Any
+        self, port: int | None = None, size_limit: int = DATA_SIZE_DEFAULT, **handler_options: Any
     ) -> None:
         self.port = port or free_port()
         self.handler = SinkHandler(**handler_options)
