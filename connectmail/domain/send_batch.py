@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Dialect, bindparam, select
 
 from connectmail.domain import arns, attached_files, contacts, instances, outbound
 from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import Prepared, PreparedIn, pipeline, rows
+from connectmail.store.prepared import Fetched, Prepared, PreparedIn, fetched, pipeline, rows
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
@@ -86,28 +86,71 @@ _INSERT_TOKENS = Prepared(idempotency_keys.insert())
 
 
 class SendBatch:
-    """The store's batch for StartOutboundEmailContact (see `Store.write_batched`)."""
+    """The store's batch for StartOutboundEmailContact (see `Store.write_batched`).
+
+    A group costs two rounds of statements: the reads, then the writes. `run` sends them
+    through a SQLAlchemy connection (SQLite, and PostgreSQL in a writer thread);
+    `run_async` through psycopg's AsyncConnection on the event loop (PostgreSQL), where
+    waiting for the database costs no thread hand-offs.
+    """
 
     def run(self, connection: Connection, jobs: list[SendJob]) -> list[Outcome]:
-        return _Group(connection, jobs).run()
+        group = _Group(jobs)
+        with pipeline(connection):  # the reads in one round trip on PostgreSQL
+            cursors = [statement.run(connection, params) for statement, params in group.reads()]
+        writes = group.decide([rows(cursor) for cursor in cursors])
+        if writes:
+            with pipeline(connection):  # the writes in one round trip on PostgreSQL
+                cursors = [statement.queue_many(connection, many) for statement, many in writes]
+            group.check(cursors[_MARK_SENT_AT].rowcount)
+        return group.outcomes
+
+    def takes(self, job: SendJob) -> bool:
+        """Whether `run_async` may take the job; those it may not go to `run`."""
+        return job.request.content is not None and job.request.sender is not None
+
+    async def run_async(
+        self, connection: Any, dialect: Dialect, jobs: list[SendJob]
+    ) -> list[Outcome]:
+        """`run` on a psycopg AsyncConnection, in its open transaction."""
+        group = _Group(jobs)
+        async with connection.pipeline():
+            cursors = []
+            for statement, params in group.reads():
+                cursor = connection.cursor()
+                await cursor.execute(*statement.values(dialect, params))
+                cursors.append(cursor)
+        writes = group.decide([fetched(c.description, await c.fetchall()) for c in cursors])
+        if writes:
+            async with connection.pipeline():
+                cursors = []
+                for statement, many in writes:
+                    cursor = connection.cursor()
+                    await cursor.executemany(*statement.values_many(dialect, many))
+                    cursors.append(cursor)
+            group.check(cursors[_MARK_SENT_AT].rowcount)
+        return group.outcomes
 
     def run_alone(self, connection: Connection, job: SendJob) -> dict[str, Any]:
         return job.alone(connection)
 
 
 SEND_BATCH = SendBatch()
+_MARK_SENT_AT = 2  # among the writes
 
 
 class _Group:
-    def __init__(self, connection: Connection, jobs: list[SendJob]) -> None:
-        self.connection = connection
+    """One group's requests, decided from what the reads found."""
+
+    def __init__(self, jobs: list[SendJob]) -> None:
         self.jobs = jobs
         self.outcomes: list[Outcome] = [(False, RunAlone())] * len(jobs)
         self.accepted: list[outbound.Accepted] = []
         self.tokens: list[dict[str, Any]] = []
 
-    def run(self) -> list[Outcome]:
-        connection, jobs = self.connection, self.jobs
+    def reads(self) -> list[tuple[Prepared, dict[str, Any]]]:
+        """The contacts, the instances' sender addresses and the client tokens."""
+        jobs = self.jobs
         contact_ids = list({arns.resource_id(j.request.contact_id, "contact") for j in jobs})
         instance_ids = list({arns.resource_id(j.request.instance_id, "instance") for j in jobs})
         scopes: dict[tuple[str, str], set[str]] = {}
@@ -116,21 +159,24 @@ class _Group:
                 scopes.setdefault((job.token.account_id, job.token.operation), set()).add(
                     job.token.token
                 )
-        with pipeline(connection):  # the reads in one round trip on PostgreSQL
-            contacts_read = _CONTACTS_AMONG.run(connection, contact_ids)
-            senders_read = _SENDERS_AMONG.run(connection, instance_ids)
-            tokens_read = [
-                _TOKENS_AMONG.run(
-                    connection, list(tokens), {"account_id": account_id, "operation": operation}
-                )
-                for (account_id, operation), tokens in scopes.items()
-            ]
-        found = {row.id: row for row in rows(contacts_read)}
-        senders = {(row.instance_id, row.address): row for row in rows(senders_read)}
+        return [
+            _CONTACTS_AMONG.bind(contact_ids),
+            _SENDERS_AMONG.bind(instance_ids),
+            *(
+                _TOKENS_AMONG.bind(list(tokens), {"account_id": account, "operation": operation})
+                for (account, operation), tokens in scopes.items()
+            ),
+        ]
+
+    def decide(self, found_rows: list[list[Fetched]]) -> list[tuple[Prepared, list[Any]]]:
+        """Each request's outcome from the rows `reads` found; the writes for those taken."""
+        jobs = self.jobs
+        found = {row.id: row for row in found_rows[0]}
+        senders = {(row.instance_id, row.address): row for row in found_rows[1]}
         stored = {
             (row.account_id, row.operation, row.token): row
-            for cursor in tokens_read
-            for row in rows(cursor)
+            for found_tokens in found_rows[2:]
+            for row in found_tokens
         }
         taken: set[str] = set()
         answered: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
@@ -153,8 +199,22 @@ class _Group:
             self.outcomes[index] = (True, outcome.answer)
             if token is not None and key is not None:
                 answered[key] = (token.request_hash, outcome.answer)
-        self._write()
-        return self.outcomes
+        if not self.accepted:
+            return []
+        writes: list[tuple[Prepared, list[Any]]] = [
+            (outbound.INSERT_MESSAGE, [a.message for a in self.accepted]),
+            (outbound.INSERT_OUTBOX, [a.outbox for a in self.accepted]),
+            (contacts.MARK_SENT, [a.contact for a in self.accepted]),
+        ]
+        if self.tokens:  # a duplicate raises: one by one
+            writes.append((_INSERT_TOKENS, self.tokens))
+        return writes
+
+    def check(self, marked_sent: int) -> None:
+        """Raise BatchConflict if another writer sent one of the contacts first: the whole
+        group's writes are then undone and its requests run again one by one."""
+        if marked_sent != len(self.accepted):
+            raise BatchConflict
 
     @staticmethod
     def _replay(
@@ -227,19 +287,6 @@ class _Group:
                 }
             )
         return accepted
-
-    def _write(self) -> None:
-        if not self.accepted:
-            return
-        connection = self.connection
-        with pipeline(connection):  # the writes in one round trip on PostgreSQL
-            outbound.INSERT_MESSAGE.queue_many(connection, [a.message for a in self.accepted])
-            outbound.INSERT_OUTBOX.queue_many(connection, [a.outbox for a in self.accepted])
-            sent = contacts.MARK_SENT.queue_many(connection, [a.contact for a in self.accepted])
-            if self.tokens:  # a duplicate raises: one by one
-                _INSERT_TOKENS.queue_many(connection, self.tokens)
-        if sent.rowcount != len(self.accepted):  # another writer got there first: one by one
-            raise BatchConflict
 
 
 class BatchConflict(Exception):

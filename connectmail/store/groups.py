@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.engine import make_url
 
 from connectmail.errors import ServiceError
@@ -39,6 +39,19 @@ class Batch(Protocol):
     def run(self, connection: Connection, jobs: list[Any]) -> list[Outcome]: ...
 
     def run_alone(self, connection: Connection, job: Any) -> Any: ...
+
+
+@runtime_checkable
+class LoopBatch(Batch, Protocol):
+    """A batch that can also run on the event loop over psycopg's AsyncConnection
+    (PostgreSQL), in a transaction of its own: what it raises undoes the whole group, and
+    every job then goes to `run` in a writer thread, as do the jobs it answers RunAlone."""
+
+    def takes(self, job: Any) -> bool: ...
+
+    async def run_async(
+        self, connection: Any, dialect: Dialect, jobs: list[Any]
+    ) -> list[Outcome]: ...
 
 
 @dataclass

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, bindparam
+from sqlalchemy import BindParameter, Connection, Dialect, bindparam
 from sqlalchemy.sql import ClauseElement
 
 
@@ -26,8 +26,9 @@ class Prepared:
         # every call, which cost more than the rest of reading a row.
         self._names: dict[str, list[str]] = {}
 
-    def _sql(self, connection: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-        dialect = connection.dialect
+    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The SQL for `dialect`, its bind names in order (positional drivers), and the
+        values of the statement's literal binds."""
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
@@ -38,12 +39,25 @@ class Prepared:
             self._compiled[dialect.name] = found
         return found
 
+    def values(self, dialect: Dialect, params: dict[str, Any]) -> tuple[str, Any]:
+        """The SQL and the values to execute it with, as the driver takes them."""
+        sql, order, fixed = self.compiled(dialect)
+        values = {**fixed, **params} if fixed else params
+        return sql, tuple(values[name] for name in order) if order is not None else values
+
+    def values_many(self, dialect: Dialect, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+        sql, order, fixed = self.compiled(dialect)
+        if fixed:
+            rows = [{**fixed, **row} for row in rows]
+        if order is None:
+            return sql, rows
+        return sql, [tuple(row[name] for name in order) for row in rows]
+
     def run(self, connection: Connection, params: dict[str, Any]) -> Any:
         """Execute with `params` (by bind name); return the driver's cursor."""
-        sql, order, fixed = self._sql(connection)
-        values = {**fixed, **params} if fixed else params
+        sql, values = self.values(connection.dialect, params)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(sql, tuple(values[name] for name in order) if order is not None else values)
+        cursor.execute(sql, values)
         return cursor
 
     def run_many(self, connection: Connection, rows: list[dict[str, Any]]) -> int:
@@ -56,10 +70,7 @@ class Prepared:
     def queue_many(self, connection: Connection, rows: list[dict[str, Any]]) -> Any:
         """Like `run_many`, but return the cursor: inside `pipeline` its rowcount is known
         only once the pipeline is done."""
-        sql, order, fixed = self._sql(connection)
-        if fixed:
-            rows = [{**fixed, **row} for row in rows]
-        values = [tuple(row[name] for name in order) for row in rows] if order is not None else rows
+        sql, values = self.values_many(connection.dialect, rows)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.executemany(sql, values)
         return cursor
@@ -104,6 +115,13 @@ class PreparedIn:
     def run(
         self, connection: Connection, values: Sequence[Any], params: dict[str, Any] | None = None
     ) -> Any:
+        prepared, bound = self.bind(values, params)
+        return prepared.run(connection, bound)
+
+    def bind(
+        self, values: Sequence[Any], params: dict[str, Any] | None = None
+    ) -> tuple[Prepared, dict[str, Any]]:
+        """The statement for this many values, and its parameters."""
         length = 1 << max(0, len(values) - 1).bit_length()
         prepared = self._by_length.get(length)
         if prepared is None:
@@ -112,15 +130,20 @@ class PreparedIn:
         padded = [*values, *[values[-1]] * (length - len(values))] if values else [None]
         bound = dict(params or {})
         bound.update({f"in_{n}": value for n, value in enumerate(padded)})
-        return prepared.run(connection, bound)
+        return prepared, bound
 
 
 def rows(cursor: Any) -> list[Fetched]:
     """Every row of a driver cursor, readable by column name; the cursor is closed."""
-    names = [column[0] for column in cursor.description]
-    found = [Fetched(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    found = fetched(cursor.description, cursor.fetchall())
     cursor.close()
     return found
+
+
+def fetched(description: Any, records: Sequence[Sequence[Any]]) -> list[Fetched]:
+    """Rows as the driver gives them, readable by column name."""
+    names = [column[0] for column in description]
+    return [Fetched(zip(names, values, strict=True)) for values in records]
 
 
 @contextmanager

@@ -6,12 +6,12 @@ transaction, each in its own savepoint, so one commit (one fsync) makes a whole 
 while a unit that fails rolls back alone. Two writers share the work:
 
 - writer threads take the general units (each runs many statements, some large);
-- on SQLite, the batches of the hot path (see `write_batched`) run on the event loop's own
-  thread, with only the commit's fsync in a thread: their statements are few and short, and
-  running them where the request already is avoids handing the interpreter lock back and
-  forth between threads, which otherwise costs more than the statements.
-
-Both take the write turn (see groups.WriteTurn), so they never write at the same time.
+- the batches of the hot path (see `write_batched`) run on the event loop's own thread:
+  their statements are few and short, and running them where the request already is avoids
+  handing the interpreter lock back and forth between threads, which otherwise costs more
+  than the statements. On SQLite only the commit's fsync goes to a thread; both writers take
+  the write turn (see groups.WriteTurn), so they never write at the same time. On PostgreSQL
+  a few groups at once ("lanes") each wait for the database on a psycopg AsyncConnection.
 """
 
 from __future__ import annotations
@@ -25,15 +25,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Connection
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
 from connectmail.store.database import create_engines, is_sqlite, migrate, normalize_url
 from connectmail.store.groups import (
     Batch,
+    LoopBatch,
     NoTurn,
     Outcome,
     Pending,
+    RunAlone,
     StoreUnavailable,
     WriteTurn,
     run_group,
@@ -47,6 +51,8 @@ T = TypeVar("T")
 MAX_GROUP = 256
 # A unit that hits a unique-key race runs again, and then sees the row that won.
 MAX_CONFLICT_RETRIES = 3
+# PostgreSQL: groups of the event loop's batches in flight at once, each on its connection.
+LANES = 3
 
 
 class Store:
@@ -89,6 +95,18 @@ class Store:
         self._batched: list[Pending] = []
         self._batcher: asyncio.Task[None] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
+        # The event-loop lanes (PostgreSQL): how many run, on which loop, and the psycopg
+        # AsyncConnections (of that loop) not in use.
+        self._lanes: set[asyncio.Task[None]] = set()
+        self._lane_loop: asyncio.AbstractEventLoop | None = None
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._conninfo = (
+            ""
+            if self.sqlite
+            else make_url(self.url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
 
     @property
     def dialect(self) -> str:
@@ -104,6 +122,7 @@ class Store:
             thread.join(timeout=10)
         self._readers.shutdown(wait=True)
         self._committer.shutdown(wait=True)
+        self._close_idle()
         self._turn.close()
         self.write_engine.dispose()
         self.read_engine.dispose()
@@ -140,12 +159,18 @@ class Store:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         pending = Pending(None, future, loop, batch=batch, job=job)
-        if not self.sqlite:
-            self._queue.put(pending)
-        else:
+        if self.sqlite:
             self._batched.append(pending)
             if self._batcher is None or self._batcher.done():
                 self._batcher = loop.create_task(self._run_batched(), name="store-batcher")
+        elif isinstance(batch, LoopBatch) and batch.takes(job) and self._lanes_on(loop):
+            self._batched.append(pending)
+            if len(self._lanes) < LANES:
+                lane = loop.create_task(self._lane(), name="store-lane")
+                self._lanes.add(lane)
+                lane.add_done_callback(self._lanes.discard)
+        else:
+            self._queue.put(pending)
         return await future
 
     def write_now(self, fn: Callable[[Connection], T]) -> T:
@@ -264,3 +289,70 @@ class Store:
             transaction.commit()
         finally:
             self._turn.release()
+
+    # -- the event-loop lanes (PostgreSQL) ---------------------------------------------------
+
+    def _lanes_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether the lanes run on `loop` (they move to it when none is running)."""
+        if self._lane_loop is not loop:
+            if self._lanes:
+                return False  # another loop's: this job goes to a writer thread
+            self._close_idle()
+            self._lane_loop = loop
+        return True
+
+    async def _lane(self) -> None:
+        """Run the waiting jobs, a group at a time, until none are left. The jobs the batch
+        leaves, and every job of a group that failed, go to the writer threads."""
+        while self._batched:
+            batch = self._batched[0].batch
+            assert isinstance(batch, LoopBatch)
+            group: list[Pending] = []
+            rest: list[Pending] = []
+            for pending in self._batched:
+                fits = pending.batch is batch and len(group) < MAX_GROUP
+                (group if fits else rest).append(pending)
+            self._batched = rest
+            outcomes = await self._commit_on_loop(batch, group)
+            settled = []
+            for pending, outcome in zip(group, outcomes, strict=True):
+                if not outcome[0] and isinstance(outcome[1], RunAlone):
+                    self._queue.put(pending)
+                else:
+                    settled.append((pending, outcome))
+            settle(settled)
+
+    async def _commit_on_loop(self, batch: LoopBatch, group: list[Pending]) -> list[Outcome]:
+        deadline = time.monotonic() + self._outage_deadline
+        jobs = [pending.job for pending in group]
+        while True:
+            connection = None
+            try:
+                if self._idle:
+                    connection = self._idle.pop()
+                else:
+                    connection = await psycopg.AsyncConnection.connect(self._conninfo)
+                try:
+                    outcomes = await batch.run_async(connection, self.write_engine.dialect, jobs)
+                    await connection.commit()
+                except self._outage:
+                    raise
+                except Exception as exc:  # undone; the writer threads run the jobs
+                    log.debug("batch gave up on its group: %r", exc)
+                    await connection.rollback()
+                    outcomes = [(False, RunAlone())] * len(jobs)
+                self._idle.append(connection)
+                return outcomes
+            except self._outage as exc:
+                if connection is not None:
+                    connection.pgconn.finish()
+                if time.monotonic() > deadline:
+                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                    return [(False, StoreUnavailable()) for _ in group]
+                log.warning("database write failed, retrying the group: %s", exc)
+            await asyncio.sleep(0.2)
+
+    def _close_idle(self) -> None:
+        for connection in self._idle:
+            connection.pgconn.finish()
+        self._idle.clear()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from connectmail.errors import ServiceError
+from connectmail.store.groups import Outcome, RunAlone
 from connectmail.store.prepared import PreparedIn, rows
 from connectmail.store.store import Store
 from connectmail.store.tables import accounts
@@ -119,3 +120,78 @@ def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: in
     asked = [*wanted, f"{999:012d}"] if length % 2 else wanted  # one that matches nothing
     found = store.read_now(lambda c: [row.id for row in rows(among.run(c, asked))])
     assert sorted(found) == sorted(w for w in wanted if int(w) < 120)
+
+
+class AccountBatch:
+    """A LoopBatch adding accounts, counting which path ran each job."""
+
+    GIVE_UP = "900000000000"  # run_async raises on the group holding this one
+
+    def __init__(self) -> None:
+        self.on_loop: list[str] = []
+        self.alone: list[str] = []
+
+    def takes(self, job: str) -> bool:
+        return not job.startswith("3")
+
+    async def run_async(self, connection: Any, dialect: Any, jobs: list[str]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for job in jobs:
+            if job == self.GIVE_UP:
+                raise RuntimeError("not this group")
+            if job.startswith("2"):
+                outcomes.append((False, RunAlone()))
+                continue
+            await connection.execute("INSERT INTO accounts (id, created_at) VALUES (%s, 0)", [job])
+            outcomes.append((True, job))
+        self.on_loop += [job for job, (ok, _) in zip(jobs, outcomes, strict=True) if ok]
+        return outcomes
+
+    def run(self, connection: Connection, jobs: list[str]) -> list[Outcome]:
+        return [(False, RunAlone())] * len(jobs)
+
+    def run_alone(self, connection: Connection, job: str) -> str:
+        add_account(job)(connection)
+        self.alone.append(job)
+        return job
+
+
+def _accounts(store: Store) -> list[str]:
+    return store.read_now(lambda c: sorted(c.execute(select(accounts.c.id)).scalars()))
+
+
+def test_loop_batches_on_postgresql_hand_what_they_leave_to_the_writer_threads(
+    postgres_url: str,
+) -> None:
+    store = Store(postgres_url)
+    try:
+        store.migrate()
+        batch = AccountBatch()
+        on_loop = [f"1{n:011d}" for n in range(40)]
+        left = ["200000000001", "200000000002"]  # answered RunAlone
+        not_taken = ["300000000001"]  # takes() says no
+
+        async def run() -> list[Any]:
+            jobs = [*on_loop, *left, *not_taken]
+            return list(await asyncio.gather(*(store.write_batched(batch, j) for j in jobs)))
+
+        assert asyncio.run(run()) == [*on_loop, *left, *not_taken]
+        assert sorted(batch.on_loop) == on_loop
+        assert sorted(batch.alone) == [*left, *not_taken]
+        assert _accounts(store) == sorted([*on_loop, *left, *not_taken])
+
+        # A group whose batch raises is undone whole; its jobs then commit in a thread.
+        batch = AccountBatch()
+
+        async def give_up() -> list[Any]:
+            jobs = ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
+            return list(await asyncio.gather(*(store.write_batched(batch, j) for j in jobs)))
+
+        assert asyncio.run(give_up()) == ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
+        assert batch.on_loop == []
+        assert sorted(batch.alone) == ["100000000100", "100000000101", AccountBatch.GIVE_UP]
+        assert _accounts(store) == sorted(
+            [*on_loop, *left, *not_taken, "100000000100", "100000000101", AccountBatch.GIVE_UP]
+        )
+    finally:
+        store.close()
