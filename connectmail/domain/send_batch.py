@@ -26,6 +26,9 @@ from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
 from connectmail.store.tables import instances as instances_table
+from connectmail.templates import sending
+from connectmail.templates.identifiers import Scope
+from connectmail.templates.message_templates import Selected
 
 Render = Callable[[Connection, outbound.Acceptance], outbound.Content]
 
@@ -107,7 +110,7 @@ class SendBatch:
 
     def takes(self, job: SendJob) -> bool:
         """Whether `run_async` may take the job; those it may not go to `run`."""
-        return job.request.content is not None and job.request.sender is not None
+        return job.request.sender is not None
 
     async def run_async(
         self, connection: Any, dialect: Dialect, jobs: list[SendJob]
@@ -147,6 +150,10 @@ class _Group:
         self.outcomes: list[Outcome] = [(False, RunAlone())] * len(jobs)
         self.accepted: list[outbound.Accepted] = []
         self.tokens: list[dict[str, Any]] = []
+        self._token_reads = 0
+        # TEMPLATE requests: the read that finds each one's template, by job.
+        self._template_reads: dict[int, tuple[Any, ...]] = {}
+        self._templates: dict[tuple[Any, ...], tuple[Prepared, dict[str, Any]]] = {}
 
     def reads(self) -> list[tuple[Prepared, dict[str, Any]]]:
         """The contacts, the instances' sender addresses and the client tokens."""
@@ -159,6 +166,16 @@ class _Group:
                 scopes.setdefault((job.token.account_id, job.token.operation), set()).add(
                     job.token.token
                 )
+        templates = self._templates
+        for index, job in enumerate(jobs):
+            if job.request.content is None:
+                config = job.request.message["TemplatedMessageConfig"]
+                read = sending.batch_read(Scope(job.account_id, job.region), config)
+                if read is not None:
+                    key = tuple(read[1].values())
+                    self._template_reads[index] = key
+                    templates.setdefault(key, read)
+        self._token_reads = len(scopes)
         return [
             _CONTACTS_AMONG.bind(contact_ids),
             _SENDERS_AMONG.bind(instance_ids),
@@ -166,6 +183,7 @@ class _Group:
                 _TOKENS_AMONG.bind(list(tokens), {"account_id": account, "operation": operation})
                 for (account, operation), tokens in scopes.items()
             ),
+            *templates.values(),
         ]
 
     def decide(self, found_rows: list[list[Fetched]]) -> list[tuple[Prepared, list[Any]]]:
@@ -173,10 +191,17 @@ class _Group:
         jobs = self.jobs
         found = {row.id: row for row in found_rows[0]}
         senders = {(row.instance_id, row.address): row for row in found_rows[1]}
+        tokens_end = 2 + self._token_reads
         stored = {
             (row.account_id, row.operation, row.token): row
-            for found_tokens in found_rows[2:]
+            for found_tokens in found_rows[2:tokens_end]
             for row in found_tokens
+        }
+        templates = {
+            key: sending.batch_selected(found[0] if found else None, params)
+            for (key, (_, params)), found in zip(
+                self._templates.items(), found_rows[tokens_end:], strict=True
+            )
         }
         taken: set[str] = set()
         answered: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
@@ -189,10 +214,11 @@ class _Group:
                     self.outcomes[index] = replay
                     continue
             contact = found.get(arns.resource_id(job.request.contact_id, "contact"))
-            if not self._fits(job, contact):
+            template = templates.get(self._template_reads.get(index, ()))
+            if not self._fits(job, contact, template):
                 continue  # RunAlone: the single-request path says what it is
             try:
-                outcome = self._accept(job, contact, senders, taken)
+                outcome = self._accept(job, contact, senders, taken, template)
             except ServiceError as error:
                 self.outcomes[index] = (False, error)
                 continue
@@ -233,11 +259,11 @@ class _Group:
         return False, StoredAnswer(answer)
 
     @staticmethod
-    def _fits(job: SendJob, contact: Any) -> bool:
+    def _fits(job: SendJob, contact: Any, template: Selected | None) -> bool:
         """Whether the batch can take the request: the common case, and nothing else."""
         return (
             contact is not None
-            and job.request.content is not None
+            and (job.request.content is not None or template is not None)
             and job.request.sender is not None
             and contact.instance_id == arns.resource_id(job.request.instance_id, "instance")
             and contact.instance_account_id == job.account_id
@@ -248,10 +274,15 @@ class _Group:
         )
 
     def _accept(
-        self, job: SendJob, contact: Any, senders: dict[tuple[str, str], Any], taken: set[str]
+        self,
+        job: SendJob,
+        contact: Any,
+        senders: dict[tuple[str, str], Any],
+        taken: set[str],
+        template: Selected | None,
     ) -> outbound.Accepted:
         request = job.request
-        assert request.sender is not None and request.content is not None
+        assert request.sender is not None
         if contact.id in taken:
             raise invalid_request(f"Contact {contact.id} has already been sent.")
         contacts.check_sendable(contact, job.now)
@@ -264,10 +295,18 @@ class _Group:
         sender = outbound.Mailbox(
             sender_row.address, request.sender.name or sender_row.display_name
         )
+        content = request.content
+        if content is None:
+            assert template is not None
+            content = sending.render_selected(
+                template,
+                request.message["TemplatedMessageConfig"],
+                sending.Recipients(customer=request.to, system=sender),
+            )
         accepted = outbound.build(
             outbound.Acceptance(contact, sender),
             request,
-            request.content,
+            content,
             job.now,
             parent=None,
             outgoing=attached_files.NOTHING_OUTGOING,

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Integer, bindparam, func, select
 
 from connectmail.domain.outbound import Content, Mailbox
 from connectmail.errors import ServiceError, invalid_request, not_found
 from connectmail.mail.addresses import checked_text
+from connectmail.store import tables_templates as tables
 from connectmail.store.prepared import Fetched, Prepared
 from connectmail.templates import attributes, identifiers, knowledge_bases, message_templates
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope
@@ -35,7 +36,11 @@ def render_email(
     connection: Connection, scope: Scope, config: dict[str, Any], recipients: Recipients
 ) -> Content:
     """The subject, bodies and headers of TemplatedMessageConfig's template, filled in."""
-    selected = _select(connection, scope, config)
+    return render_selected(_select(connection, scope, config), config, recipients)
+
+
+def render_selected(selected: Selected, config: dict[str, Any], recipients: Recipients) -> Content:
+    """`render_email` once the template is found."""
     template = selected.template
     if template.channel_subtype != "EMAIL":
         raise invalid_request(
@@ -116,6 +121,78 @@ def _select(connection: Connection, scope: Scope, config: dict[str, Any]) -> Sel
         return select_qualifier(connection, template, qualifier)
     except ServiceError as error:
         raise not_found("Message template version", identifier) from error
+
+
+# The batch's read (domain/send_batch.py): a knowledge base's template and the version that
+# would be sent, in one row. Anything but the plain case is left to `_select`, which says
+# what is wrong.
+_SELECTED = Prepared(
+    select(
+        *(column.label(f"t_{column.name}") for column in tables.message_templates.c),
+        *(column.label(f"v_{column.name}") for column in tables.message_template_versions.c),
+    )
+    .select_from(
+        tables.knowledge_bases.join(
+            tables.message_templates,
+            tables.message_templates.c.knowledge_base_id == tables.knowledge_bases.c.id,
+        ).outerjoin(
+            tables.message_template_versions,
+            (tables.message_template_versions.c.template_id == tables.message_templates.c.id)
+            & (
+                tables.message_template_versions.c.version
+                == func.coalesce(
+                    bindparam("version", type_=Integer), tables.message_templates.c.active_version
+                )
+            ),
+        )
+    )
+    .where(
+        (tables.knowledge_bases.c.id == bindparam("knowledge_base_id"))
+        & (tables.knowledge_bases.c.account_id == bindparam("account_id"))
+        & (tables.knowledge_bases.c.region == bindparam("region"))
+        & (tables.message_templates.c.id == bindparam("template_id"))
+    )
+)
+_DRAFT = 0  # no version has this number: the draft ($LATEST) is sent
+
+
+def batch_read(scope: Scope, config: dict[str, Any]) -> tuple[Prepared, dict[str, Any]] | None:
+    """The read that finds TemplatedMessageConfig's template, if it names one plainly."""
+    knowledge_base_id = identifiers.knowledge_base_id(scope, config["KnowledgeBaseId"])
+    ref = identifiers.template_ref(scope, config["MessageTemplateId"])
+    if knowledge_base_id is None or ref is None:
+        return None
+    if ref.knowledge_base_id not in (None, knowledge_base_id):
+        return None
+    qualifier = ref.qualifier or ACTIVE_VERSION
+    version: int | None = None  # the active one
+    if qualifier == LATEST:
+        version = _DRAFT
+    elif qualifier != ACTIVE_VERSION:
+        version = ref.version
+        if version is None or not 0 < version < 2**31:
+            return None
+    params = {
+        "knowledge_base_id": knowledge_base_id,
+        "account_id": scope.account_id,
+        "region": scope.region,
+        "template_id": ref.template_id,
+        "version": version,
+    }
+    return _SELECTED, params
+
+
+def batch_selected(found: Fetched | None, params: dict[str, Any]) -> Selected | None:
+    """The template `batch_read` found, or None (nothing, or no such version)."""
+    if found is None:
+        return None
+    template = Fetched({name[2:]: value for name, value in found.items() if name[:2] == "t_"})
+    if params["version"] == _DRAFT:
+        return Selected(template)
+    if found.v_template_id is None:
+        return None
+    version = Fetched({name[2:]: value for name, value in found.items() if name[:2] == "v_"})
+    return Selected(template, version)
 
 
 def _system_context(recipients: Recipients) -> dict[str, Any]:
