@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, Dialect, bindparam, delete, select, update
 
 from connectmail.delivery.transports import Envelope, Outcome, Transport
 from connectmail.domain import sent_files
@@ -207,36 +207,55 @@ _DONE_MESSAGE = Prepared(
 
 class RecordBatch:
     """Records a group of delivery attempts: those delivered to every recipient at the first
-    attempt (nearly all) with one statement per table; any other alone, by `record`."""
+    attempt (nearly all) with one statement per table; any other alone, by `record`. On
+    PostgreSQL the simple ones are recorded from the event loop (see `Store.write_batched`)."""
 
     def run(self, connection: Connection, attempts: list[Delivered]) -> list[StoreOutcome]:
-        simple = [
-            a
-            for a in attempts
-            if a.job.attempts == 1 and not a.outcome.retry and not a.outcome.failed
-        ]
+        simple = [a for a in attempts if self.takes(a)]
         if simple:
-            _DONE_OUTBOX.run_many(connection, [{"message_id": a.job.message_id} for a in simple])
-            _DONE_MESSAGE.run_many(
-                connection,
-                [
-                    {
-                        "message_id": a.job.message_id,
-                        "attempts": 1,
-                        "now": a.now,
-                        "recipient_status": dumps(dict.fromkeys(a.outcome.delivered, "DELIVERED")),
-                    }
-                    for a in simple
-                ],
-            )
+            _DONE_OUTBOX.run_many(connection, _outbox_rows(simple))
+            _DONE_MESSAGE.run_many(connection, _message_rows(simple))
         done = {id(a) for a in simple}
         return [(True, None) if id(a) in done else (False, RunAlone()) for a in attempts]
+
+    def takes(self, attempt: Delivered) -> bool:
+        return (
+            attempt.job.attempts == 1 and not attempt.outcome.retry and not attempt.outcome.failed
+        )
+
+    async def run_async(
+        self, connection: Any, dialect: Dialect, attempts: list[Delivered]
+    ) -> list[StoreOutcome]:
+        async with connection.pipeline():
+            await connection.cursor().executemany(
+                *_DONE_OUTBOX.values_many(dialect, _outbox_rows(attempts))
+            )
+            await connection.cursor().executemany(
+                *_DONE_MESSAGE.values_many(dialect, _message_rows(attempts))
+            )
+        return [(True, None)] * len(attempts)
 
     def run_alone(self, connection: Connection, attempt: Delivered) -> None:
         record(connection, attempt.job, attempt.outcome, attempt.owner, attempt.now, attempt.policy)
 
 
 RECORD_BATCH = RecordBatch()
+
+
+def _outbox_rows(attempts: list[Delivered]) -> list[dict[str, Any]]:
+    return [{"message_id": a.job.message_id} for a in attempts]
+
+
+def _message_rows(attempts: list[Delivered]) -> list[dict[str, Any]]:
+    return [
+        {
+            "message_id": a.job.message_id,
+            "attempts": 1,
+            "now": a.now,
+            "recipient_status": dumps(dict.fromkeys(a.outcome.delivered, "DELIVERED")),
+        }
+        for a in attempts
+    ]
 
 
 def _errors(reasons: dict[str, str]) -> str:
