@@ -327,8 +327,9 @@ class Store:
         jobs = [pending.job for pending in group]
         while True:
             connection = None
+            reused = bool(self._idle)
             try:
-                if self._idle:
+                if reused:
                     connection = self._idle.pop()
                 else:
                     connection = await psycopg.AsyncConnection.connect(self._conninfo)
@@ -350,6 +351,8 @@ class Store:
                     log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
                     return [(False, StoreUnavailable()) for _ in group]
                 log.warning("database write failed, retrying the group: %s", exc)
+                if reused:
+                    continue  # a connection the server dropped while idle: a new one at once
             await asyncio.sleep(0.2)
 
     def _close_idle(self) -> None:

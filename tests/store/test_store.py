@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, select, text
 
 from connectmail.errors import ServiceError
 from connectmail.store.groups import Outcome, RunAlone
@@ -193,5 +193,34 @@ def test_loop_batches_on_postgresql_hand_what_they_leave_to_the_writer_threads(
         assert _accounts(store) == sorted(
             [*on_loop, *left, *not_taken, "100000000100", "100000000101", AccountBatch.GIVE_UP]
         )
+    finally:
+        store.close()
+
+
+def test_loop_batches_survive_postgresql_dropping_their_connections(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    try:
+        store.migrate()
+        batch = AccountBatch()
+
+        async def add(account_ids: list[str]) -> list[Any]:
+            return list(await asyncio.gather(*(store.write_batched(batch, a) for a in account_ids)))
+
+        async def run() -> list[Any]:
+            first = await add(["100000000001", "100000000002"])
+            dropped = await store.read(
+                lambda c: c.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            )
+            assert dropped >= 1  # the lane's idle connection among them
+            return first + await add(["100000000003", "100000000004"])
+
+        assert asyncio.run(run()) == [f"10000000000{n}" for n in range(1, 5)]
+        assert sorted(batch.on_loop) == [f"10000000000{n}" for n in range(1, 5)]
+        assert _accounts(store) == [f"10000000000{n}" for n in range(1, 5)]
     finally:
         store.close()
