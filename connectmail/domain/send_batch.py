@@ -2,10 +2,11 @@
 
 The store gathers concurrent requests into one transaction; this batch makes that group cost a
 fixed number of statements instead of a number per request: one read of the contacts, one of
-the sender addresses, one of the client tokens, then one multi-row write per table. The rules
-are those of `outbound.resolve` and `outbound.accept`, which also serve every request the batch
-leaves to the single-request path: templates, replies that thread under a parent, attachments,
-a default sender, and anything that does not add up.
+the sender addresses, one of the client tokens, one per message template named, then one
+multi-row write per table. The rules are those of `outbound.resolve`, `outbound.accept` and
+`sending.render_email`, which also serve every request the batch leaves to the single-request
+path: replies that thread under a parent, attachments, a default sender, templates not named
+plainly or not found, and anything that does not add up.
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class _Group:
         self._templates: dict[tuple[Any, ...], tuple[Prepared, dict[str, Any]]] = {}
 
     def reads(self) -> list[tuple[Prepared, dict[str, Any]]]:
-        """The contacts, the instances' sender addresses and the client tokens."""
+        """The contacts, the instances' sender addresses, the client tokens and the message
+        templates the group names."""
         jobs = self.jobs
         contact_ids = list({arns.resource_id(j.request.contact_id, "contact") for j in jobs})
         instance_ids = list({arns.resource_id(j.request.instance_id, "instance") for j in jobs})
