@@ -170,9 +170,7 @@ class Store:
         elif isinstance(batch, LoopBatch) and batch.takes(job) and self._lanes_on(loop):
             self._batched.append(pending)
             if len(self._lanes) < LANES:
-                lane = loop.create_task(self._lane(), name="store-lane")
-                self._lanes.add(lane)
-                lane.add_done_callback(self._lanes.discard)
+                self._lanes.add(loop.create_task(self._lane(), name="store-lane"))
         else:
             self._queue.put(pending)
         return await future
@@ -308,23 +306,32 @@ class Store:
     async def _lane(self) -> None:
         """Run the waiting jobs, a group at a time, until none are left. The jobs the batch
         leaves, and every job of a group that failed, go to the writer threads."""
-        while self._batched:
-            batch = self._batched[0].batch
-            assert isinstance(batch, LoopBatch)
-            group: list[Pending] = []
-            rest: list[Pending] = []
-            for pending in self._batched:
-                fits = pending.batch is batch and len(group) < MAX_GROUP
-                (group if fits else rest).append(pending)
-            self._batched = rest
-            outcomes = await self._commit_on_loop(batch, group)
-            settled = []
-            for pending, outcome in zip(group, outcomes, strict=True):
-                if not outcome[0] and isinstance(outcome[1], RunAlone):
-                    self._queue.put(pending)
-                else:
-                    settled.append((pending, outcome))
-            settle(settled)
+        try:
+            while self._batched:
+                batch = self._batched[0].batch
+                assert isinstance(batch, LoopBatch)
+                group: list[Pending] = []
+                rest: list[Pending] = []
+                for pending in self._batched:
+                    fits = pending.batch is batch and len(group) < MAX_GROUP
+                    (group if fits else rest).append(pending)
+                self._batched = rest
+                try:
+                    outcomes = await self._commit_on_loop(batch, group)
+                except Exception:
+                    log.exception("a group failed on the event loop; writer threads run it")
+                    outcomes = [(False, RunAlone())] * len(group)
+                settled = []
+                for pending, outcome in zip(group, outcomes, strict=True):
+                    if not outcome[0] and isinstance(outcome[1], RunAlone):
+                        self._queue.put(pending)
+                    else:
+                        settled.append((pending, outcome))
+                settle(settled)
+        finally:
+            # Leave the set now, not in a done-callback: a job that arrives before the
+            # callback ran would find the lanes full and wait for a lane that has ended.
+            self._lanes.discard(asyncio.current_task())
 
     async def _commit_on_loop(self, batch: LoopBatch, group: list[Pending]) -> list[Outcome]:
         deadline = time.monotonic() + self._outage_deadline

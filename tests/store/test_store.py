@@ -224,3 +224,19 @@ def test_loop_batches_survive_postgresql_dropping_their_connections(postgres_url
         assert _accounts(store) == [f"10000000000{n}" for n in range(1, 5)]
     finally:
         store.close()
+
+
+def test_a_loop_batch_right_after_another_is_not_left_waiting(postgres_url: str) -> None:
+    """The write that comes in as the last group finishes starts a group of its own."""
+    store = Store(postgres_url)
+    try:
+        store.migrate()
+        batch = AccountBatch()
+
+        async def run() -> list[Any]:
+            done = [await store.write_batched(batch, f"1{n:011d}") for n in range(5)]
+            return done
+
+        assert asyncio.run(asyncio.wait_for(run(), 30)) == [f"1{n:011d}" for n in range(5)]
+    finally:
+        store.close()
