@@ -55,7 +55,8 @@ MAX_CONFLICT_RETRIES = 3
 # One: what arrives while a group is in flight makes the next, larger group, and each group
 # costs the loop a dozen commands whatever its size. At 500 sends a second with delivery on,
 # three lanes made groups of one or two and took the process to saturation (accept-to-arrival
-# p50 50 ms to 2 s, run to run); one lane kept it at 30 to 75 ms, with the same throughput.
+# p50 from 50 ms to 2 s, run to run). Small groups remain what limits PostgreSQL below
+# saturation (README, Performance).
 LANES = 1
 
 
