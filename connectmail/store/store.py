@@ -11,7 +11,7 @@ while a unit that fails rolls back alone. Two writers share the work:
   handing the interpreter lock back and forth between threads, which otherwise costs more
   than the statements. On SQLite only the commit's fsync goes to a thread; both writers take
   the write turn (see groups.WriteTurn), so they never write at the same time. On PostgreSQL
-  a group waits for the database on a psycopg AsyncConnection (see LANES).
+  a group waits for the database on a psycopg AsyncConnection (see `_run_on_loop`).
 """
 
 from __future__ import annotations
@@ -51,13 +51,6 @@ T = TypeVar("T")
 MAX_GROUP = 256
 # A unit that hits a unique-key race runs again, and then sees the row that won.
 MAX_CONFLICT_RETRIES = 3
-# PostgreSQL: groups of the event loop's batches in flight at once, each on its connection.
-# One: what arrives while a group is in flight makes the next, larger group, and each group
-# costs the loop a dozen commands whatever its size. At 500 sends a second with delivery on,
-# three lanes made groups of one or two and took the process to saturation (accept-to-arrival
-# p50 from 50 ms to 2 s, run to run). Small groups remain what limits PostgreSQL below
-# saturation (README, Performance).
-LANES = 1
 
 
 class Store:
@@ -96,14 +89,13 @@ class Store:
         ]
         for thread in self._threads:
             thread.start()
-        # The event-loop batcher (SQLite): jobs waiting, and the task running their groups.
+        # The event-loop batcher: jobs waiting, and the task running their groups.
         self._batched: list[Pending] = []
         self._batcher: asyncio.Task[None] | None = None
         self._committer = ThreadPoolExecutor(1, thread_name_prefix="store-commit")
-        # The event-loop lanes (PostgreSQL): how many run, on which loop, and the psycopg
-        # AsyncConnections (of that loop) not in use.
-        self._lanes: set[asyncio.Task[None]] = set()
-        self._lane_loop: asyncio.AbstractEventLoop | None = None
+        # PostgreSQL: the loop the batcher runs on, and the psycopg AsyncConnections (of that
+        # loop) not in use.
+        self._batcher_loop: asyncio.AbstractEventLoop | None = None
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._conninfo = (
             ""
@@ -164,14 +156,13 @@ class Store:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         pending = Pending(None, future, loop, batch=batch, job=job)
-        if self.sqlite:
+        if self.sqlite or (
+            isinstance(batch, LoopBatch) and batch.takes(job) and self._batcher_on(loop)
+        ):
             self._batched.append(pending)
             if self._batcher is None or self._batcher.done():
-                self._batcher = loop.create_task(self._run_batched(), name="store-batcher")
-        elif isinstance(batch, LoopBatch) and batch.takes(job) and self._lanes_on(loop):
-            self._batched.append(pending)
-            if len(self._lanes) < LANES:
-                self._lanes.add(loop.create_task(self._lane(), name="store-lane"))
+                run = self._run_batched() if self.sqlite else self._run_on_loop()
+                self._batcher = loop.create_task(run, name="store-batcher")
         else:
             self._queue.put(pending)
         return await future
@@ -293,46 +284,48 @@ class Store:
         finally:
             self._turn.release()
 
-    # -- the event-loop lanes (PostgreSQL) ---------------------------------------------------
+    # -- the event-loop batcher on PostgreSQL ------------------------------------------------
 
-    def _lanes_on(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Whether the lanes run on `loop` (they move to it when none is running)."""
-        if self._lane_loop is not loop:
-            if self._lanes:
+    def _batcher_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether the batcher runs on `loop` (it moves to it when it is not running)."""
+        if self._batcher_loop is not loop:
+            if self._batcher is not None and not self._batcher.done():
                 return False  # another loop's: this job goes to a writer thread
             self._close_idle()
-            self._lane_loop = loop
+            self._batcher_loop = loop
         return True
 
-    async def _lane(self) -> None:
+    async def _run_on_loop(self) -> None:
         """Run the waiting jobs, a group at a time, until none are left. The jobs the batch
-        leaves, and every job of a group that failed, go to the writer threads."""
-        try:
-            while self._batched:
-                batch = self._batched[0].batch
-                assert isinstance(batch, LoopBatch)
-                group: list[Pending] = []
-                rest: list[Pending] = []
-                for pending in self._batched:
-                    fits = pending.batch is batch and len(group) < MAX_GROUP
-                    (group if fits else rest).append(pending)
-                self._batched = rest
-                try:
-                    outcomes = await self._commit_on_loop(batch, group)
-                except Exception:
-                    log.exception("a group failed on the event loop; writer threads run it")
-                    outcomes = [(False, RunAlone())] * len(group)
-                settled = []
-                for pending, outcome in zip(group, outcomes, strict=True):
-                    if not outcome[0] and isinstance(outcome[1], RunAlone):
-                        self._queue.put(pending)
-                    else:
-                        settled.append((pending, outcome))
-                settle(settled)
-        finally:
-            # Leave the set now, not in a done-callback: a job that arrives before the
-            # callback ran would find the lanes full and wait for a lane that has ended.
-            self._lanes.discard(asyncio.current_task())
+        leaves, and every job of a group that failed, go to the writer threads.
+
+        One group at a time: what arrives while a group is in flight makes the next, larger
+        group, and each group costs the loop a dozen commands whatever its size. At 500 sends
+        a second with delivery on, three groups in flight at once made groups of one or two
+        and took the process to saturation (accept-to-arrival p50 from 50 ms to 2 s, run to
+        run). Small groups remain what limits PostgreSQL below saturation (README).
+        """
+        while self._batched:
+            batch = self._batched[0].batch
+            assert isinstance(batch, LoopBatch)
+            group: list[Pending] = []
+            rest: list[Pending] = []
+            for pending in self._batched:
+                fits = pending.batch is batch and len(group) < MAX_GROUP
+                (group if fits else rest).append(pending)
+            self._batched = rest
+            try:
+                outcomes = await self._commit_on_loop(batch, group)
+            except Exception:
+                log.exception("a group failed on the event loop; writer threads run it")
+                outcomes = [(False, RunAlone())] * len(group)
+            settled = []
+            for pending, outcome in zip(group, outcomes, strict=True):
+                if not outcome[0] and isinstance(outcome[1], RunAlone):
+                    self._queue.put(pending)
+                else:
+                    settled.append((pending, outcome))
+            settle(settled)
 
     async def _commit_on_loop(self, batch: LoopBatch, group: list[Pending]) -> list[Outcome]:
         deadline = time.monotonic() + self._outage_deadline
