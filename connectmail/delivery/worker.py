@@ -227,12 +227,8 @@ class RecordBatch:
         self, connection: Any, dialect: Dialect, attempts: list[Delivered]
     ) -> list[StoreOutcome]:
         async with connection.pipeline():
-            await connection.cursor().executemany(
-                *_DONE_OUTBOX.values_many(dialect, _outbox_rows(attempts))
-            )
-            await connection.cursor().executemany(
-                *_DONE_MESSAGE.values_many(dialect, _message_rows(attempts))
-            )
+            await _DONE_OUTBOX.queue_many_async(connection, dialect, _outbox_rows(attempts))
+            await _DONE_MESSAGE.queue_many_async(connection, dialect, _message_rows(attempts))
         return [(True, None)] * len(attempts)
 
     def run_alone(self, connection: Connection, attempt: Delivered) -> None:

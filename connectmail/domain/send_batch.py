@@ -119,19 +119,13 @@ class SendBatch:
         """`run` on a psycopg AsyncConnection, in its open transaction."""
         group = _Group(jobs)
         async with connection.pipeline():
-            cursors = []
-            for statement, params in group.reads():
-                cursor = connection.cursor()
-                await cursor.execute(*statement.values(dialect, params))
-                cursors.append(cursor)
+            cursors = [await s.run_async(connection, dialect, p) for s, p in group.reads()]
         writes = group.decide([fetched(c.description, await c.fetchall()) for c in cursors])
         if writes:
             async with connection.pipeline():
-                cursors = []
-                for statement, many in writes:
-                    cursor = connection.cursor()
-                    await cursor.executemany(*statement.values_many(dialect, many))
-                    cursors.append(cursor)
+                cursors = [
+                    await s.queue_many_async(connection, dialect, many) for s, many in writes
+                ]
             group.check(cursors[_MARK_SENT_AT].rowcount)
         return group.outcomes
 

@@ -75,6 +75,20 @@ class Prepared:
         cursor.executemany(sql, values)
         return cursor
 
+    async def run_async(self, connection: Any, dialect: Dialect, params: dict[str, Any]) -> Any:
+        """`run` on a psycopg AsyncConnection (the event loop's writes on PostgreSQL)."""
+        cursor = connection.cursor()
+        await cursor.execute(*self.values(dialect, params))
+        return cursor
+
+    async def queue_many_async(
+        self, connection: Any, dialect: Dialect, rows: list[dict[str, Any]]
+    ) -> Any:
+        """`queue_many` on a psycopg AsyncConnection."""
+        cursor = connection.cursor()
+        await cursor.executemany(*self.values_many(dialect, rows))
+        return cursor
+
     def first(self, connection: Connection, params: dict[str, Any]) -> Sequence[Any] | None:
         cursor = self.run(connection, params)
         row = cursor.fetchone()
