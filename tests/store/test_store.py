@@ -16,12 +16,16 @@ from connectmail.store.store import Store
 from connectmail.store.tables import accounts
 
 
+def migrated(url: str) -> Iterator[Store]:
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    opened.migrate()
-    yield opened
-    opened.close()
+    yield from migrated(database_url)
 
 
 def add_account(account_id: str) -> Any:
@@ -160,83 +164,65 @@ def _accounts(store: Store) -> list[str]:
     return store.read_now(lambda c: sorted(c.execute(select(accounts.c.id)).scalars()))
 
 
+@pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[Store]:
+    yield from migrated(postgres_url)
+
+
+async def write_all(store: Store, batch: AccountBatch, jobs: list[str]) -> list[Any]:
+    """The jobs sent at once; their results in order."""
+    return list(await asyncio.gather(*(store.write_batched(batch, job) for job in jobs)))
+
+
 def test_loop_batches_on_postgresql_hand_what_they_leave_to_the_writer_threads(
-    postgres_url: str,
+    pg_store: Store,
 ) -> None:
-    store = Store(postgres_url)
-    try:
-        store.migrate()
-        batch = AccountBatch()
-        on_loop = [f"1{n:011d}" for n in range(40)]
-        left = ["200000000001", "200000000002"]  # answered RunAlone
-        not_taken = ["300000000001"]  # takes() says no
+    batch = AccountBatch()
+    on_loop = [f"1{n:011d}" for n in range(40)]
+    left = ["200000000001", "200000000002"]  # answered RunAlone
+    not_taken = ["300000000001"]  # takes() says no
 
-        async def run() -> list[Any]:
-            jobs = [*on_loop, *left, *not_taken]
-            return list(await asyncio.gather(*(store.write_batched(batch, j) for j in jobs)))
+    jobs = [*on_loop, *left, *not_taken]
+    assert asyncio.run(write_all(pg_store, batch, jobs)) == jobs
+    assert sorted(batch.on_loop) == on_loop
+    assert sorted(batch.alone) == [*left, *not_taken]
+    assert _accounts(pg_store) == sorted(jobs)
 
-        assert asyncio.run(run()) == [*on_loop, *left, *not_taken]
-        assert sorted(batch.on_loop) == on_loop
-        assert sorted(batch.alone) == [*left, *not_taken]
-        assert _accounts(store) == sorted([*on_loop, *left, *not_taken])
+    # A group whose batch raises is undone whole; its jobs then commit in a thread.
+    batch = AccountBatch()
+    given_up = ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
+    assert asyncio.run(write_all(pg_store, batch, given_up)) == given_up
+    assert batch.on_loop == []
+    assert sorted(batch.alone) == sorted(given_up)
+    assert _accounts(pg_store) == sorted([*jobs, *given_up])
 
-        # A group whose batch raises is undone whole; its jobs then commit in a thread.
-        batch = AccountBatch()
 
-        async def give_up() -> list[Any]:
-            jobs = ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
-            return list(await asyncio.gather(*(store.write_batched(batch, j) for j in jobs)))
+def test_loop_batches_survive_postgresql_dropping_their_connections(pg_store: Store) -> None:
+    batch = AccountBatch()
 
-        assert asyncio.run(give_up()) == ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
-        assert batch.on_loop == []
-        assert sorted(batch.alone) == ["100000000100", "100000000101", AccountBatch.GIVE_UP]
-        assert _accounts(store) == sorted(
-            [*on_loop, *left, *not_taken, "100000000100", "100000000101", AccountBatch.GIVE_UP]
+    async def run() -> list[Any]:
+        first = await write_all(pg_store, batch, ["100000000001", "100000000002"])
+        dropped = await pg_store.read(
+            lambda c: c.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
         )
-    finally:
-        store.close()
+        assert dropped >= 1  # the batcher's idle connection among them
+        return first + await write_all(pg_store, batch, ["100000000003", "100000000004"])
+
+    assert asyncio.run(run()) == [f"10000000000{n}" for n in range(1, 5)]
+    assert sorted(batch.on_loop) == [f"10000000000{n}" for n in range(1, 5)]
+    assert _accounts(pg_store) == [f"10000000000{n}" for n in range(1, 5)]
 
 
-def test_loop_batches_survive_postgresql_dropping_their_connections(postgres_url: str) -> None:
-    store = Store(postgres_url)
-    try:
-        store.migrate()
-        batch = AccountBatch()
-
-        async def add(account_ids: list[str]) -> list[Any]:
-            return list(await asyncio.gather(*(store.write_batched(batch, a) for a in account_ids)))
-
-        async def run() -> list[Any]:
-            first = await add(["100000000001", "100000000002"])
-            dropped = await store.read(
-                lambda c: c.execute(
-                    text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).scalar_one()
-            )
-            assert dropped >= 1  # the lane's idle connection among them
-            return first + await add(["100000000003", "100000000004"])
-
-        assert asyncio.run(run()) == [f"10000000000{n}" for n in range(1, 5)]
-        assert sorted(batch.on_loop) == [f"10000000000{n}" for n in range(1, 5)]
-        assert _accounts(store) == [f"10000000000{n}" for n in range(1, 5)]
-    finally:
-        store.close()
-
-
-def test_a_loop_batch_right_after_another_is_not_left_waiting(postgres_url: str) -> None:
+def test_a_loop_batch_right_after_another_is_not_left_waiting(pg_store: Store) -> None:
     """The write that comes in as the last group finishes starts a group of its own."""
-    store = Store(postgres_url)
-    try:
-        store.migrate()
-        batch = AccountBatch()
+    batch = AccountBatch()
 
-        async def run() -> list[Any]:
-            done = [await store.write_batched(batch, f"1{n:011d}") for n in range(5)]
-            return done
+    async def run() -> list[Any]:
+        return [await pg_store.write_batched(batch, f"1{n:011d}") for n in range(5)]
 
-        assert asyncio.run(asyncio.wait_for(run(), 30)) == [f"1{n:011d}" for n in range(5)]
-    finally:
-        store.close()
+    assert asyncio.run(asyncio.wait_for(run(), 30)) == [f"1{n:011d}" for n in range(5)]
