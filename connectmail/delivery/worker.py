@@ -25,7 +25,7 @@ from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose
 from connectmail.store.groups import Outcome as StoreOutcome
 from connectmail.store.groups import RunAlone
-from connectmail.store.prepared import Prepared
+from connectmail.store.prepared import for_rows
 from connectmail.store.store import Store
 from connectmail.store.tables import messages, outbox
 
@@ -191,8 +191,10 @@ class Delivered:
     policy: DeliveryPolicy
 
 
-_DONE_OUTBOX = Prepared(delete(outbox).where(outbox.c.message_id == bindparam("message_id")))
-_DONE_MESSAGE = Prepared(
+_DONE_OUTBOX = for_rows(
+    delete(outbox).where(outbox.c.message_id == bindparam("message_id")), key=outbox.c.message_id
+)
+_DONE_MESSAGE = for_rows(
     update(messages)
     .where(messages.c.id == bindparam("message_id"))
     .values(
@@ -201,7 +203,8 @@ _DONE_MESSAGE = Prepared(
         finished_at=bindparam("now"),
         recipient_status=bindparam("recipient_status"),
         last_error=None,
-    )
+    ),
+    key=messages.c.id,
 )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from connectmail.domain import arns
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
-from connectmail.store.prepared import Prepared
+from connectmail.store.prepared import for_rows
 from connectmail.store.tables import Record, contacts, messages
 
 CREATED = "CREATED"
@@ -227,7 +227,7 @@ def check_sendable(row: Any, now: float) -> None:
         raise invalid_request(f"Contact {row.id} has expired.")
 
 
-MARK_SENT = Prepared(
+MARK_SENT = for_rows(
     update(contacts)
     .where((contacts.c.id == bindparam("contact_id")) & (contacts.c.state == CREATED))
     .values(
@@ -238,7 +238,8 @@ MARK_SENT = Prepared(
         additional_recipients=bindparam("additional_recipients"),
         updated_at=bindparam("now"),
         disconnected_at=bindparam("now"),
-    )
+    ),
+    key=contacts.c.id,
 )
 
 

@@ -18,7 +18,7 @@ from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text
 from connectmail.mail.threading import reply_subject
-from connectmail.store.prepared import Prepared
+from connectmail.store.prepared import Prepared, for_rows
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import instances as instances_table
@@ -180,8 +180,8 @@ _THREAD_PARENT = Prepared(
     .order_by(messages.c.accepted_at.desc())
     .limit(1)
 )
-INSERT_MESSAGE = Prepared(insert(messages))
-INSERT_OUTBOX = Prepared(insert(outbox))
+INSERT_MESSAGE = for_rows(insert(messages))
+INSERT_OUTBOX = for_rows(insert(outbox))
 
 
 def resolve(

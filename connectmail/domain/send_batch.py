@@ -22,7 +22,15 @@ from connectmail.domain.idempotency import ClientToken, StoredAnswer, run_once
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import Fetched, Prepared, PreparedIn, fetched, pipeline, rows
+from connectmail.store.prepared import (
+    Fetched,
+    Prepared,
+    PreparedIn,
+    fetched,
+    for_rows,
+    pipeline,
+    rows,
+)
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import idempotency_keys
@@ -86,7 +94,7 @@ _TOKENS_AMONG = PreparedIn(
         & idempotency_keys.c.token.in_(tokens)
     )
 )
-_INSERT_TOKENS = Prepared(idempotency_keys.insert())
+_INSERT_TOKENS = for_rows(idempotency_keys.insert())
 
 
 class SendBatch:

@@ -6,12 +6,13 @@ import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from connectmail.errors import ServiceError
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import PreparedIn, rows
+from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows
 from connectmail.store.store import Store
 from connectmail.store.tables import accounts
 
@@ -124,6 +125,84 @@ def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: in
     asked = [*wanted, f"{999:012d}"] if length % 2 else wanted  # one that matches nothing
     found = store.read_now(lambda c: [row.id for row in rows(among.run(c, asked))])
     assert sorted(found) == sorted(w for w in wanted if int(w) < 120)
+
+
+ADD_ACCOUNTS = for_rows(insert(accounts))
+MOVE_ACCOUNTS = for_rows(
+    update(accounts)
+    .where(accounts.c.id == bindparam("id"))
+    .values(created_at=bindparam("created_at")),
+    key=accounts.c.id,
+)
+
+
+def _created(store: Store) -> dict[str, float]:
+    found = store.read_now(lambda c: c.execute(select(accounts.c.id, accounts.c.created_at)))
+    return {row.id: row.created_at for row in found}
+
+
+def test_writes_of_many_rows_store_the_same_rows_one_by_one_or_together(store: Store) -> None:
+    """On PostgreSQL a group's rows go in as one JSON array (`together`); on SQLite one by
+    one. Same rows either way: text JSON escapes, ints in float columns, floats to the last
+    bit, and the count of rows changed."""
+    added = [
+        {"id": "000000000001", "created_at": 0.1 + 0.2},
+        {"id": "000000000002", "created_at": 7},
+        {"id": '0000000"\\é', "created_at": 1.7976931348623157e308},  # JSON's specials
+    ]
+    store.write_now(lambda c: ADD_ACCOUNTS.run_many(c, added))
+    assert _created(store) == {row["id"]: row["created_at"] for row in added}
+
+    moved = [
+        {"id": "000000000001", "created_at": 5e-324},
+        {"id": "000000000002", "created_at": 1_000_000_000.125},
+        {"id": "000000000404", "created_at": 1.0},  # no such account: not counted
+    ]
+    assert store.write_now(lambda c: MOVE_ACCOUNTS.run_many(c, moved)) == 2
+    assert _created(store) == {
+        "000000000001": 5e-324,
+        "000000000002": 1_000_000_000.125,
+        added[2]["id"]: added[2]["created_at"],
+    }
+
+
+def test_a_value_too_long_is_refused_together_as_one_by_one(pg_store: Store) -> None:
+    """Not cut to the column's length (as a cast to VARCHAR(12) would): the whole write
+    fails, in both forms."""
+    rows_in = [{"id": "000000000001", "created_at": 1.0}, {"id": "0" * 13, "created_at": 2.0}]
+    for statement in (ADD_ACCOUNTS, Prepared(insert(accounts))):
+
+        def add(connection: Connection, statement: Prepared = statement) -> int:
+            return statement.run_many(connection, rows_in)
+
+        with pytest.raises(psycopg.errors.StringDataRightTruncation):
+            pg_store.write_now(add)
+    assert _created(pg_store) == {}
+
+
+def test_rows_written_together_are_looked_up_by_key_not_scanned(pg_store: Store) -> None:
+    """PostgreSQL takes a function's rows to be 100 and hash-joined them with a whole scan of
+    a table of 20,000 rows; `for_rows` makes it look each key up in the index."""
+
+    def plan(connection: Connection) -> str:
+        connection.execute(
+            text(
+                "INSERT INTO accounts (id, created_at) "
+                "SELECT lpad(g::text, 12, '0'), 0 FROM generate_series(1, 20000) g"
+            )
+        )
+        connection.execute(text("ANALYZE accounts"))
+        assert MOVE_ACCOUNTS.together is not None
+        sql, values = MOVE_ACCOUNTS.together.values(
+            connection.dialect, [{"id": f"{n:012d}", "created_at": 1.0} for n in range(1, 31)]
+        )
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("EXPLAIN " + sql, values)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+    found = pg_store.write_now(plan)
+    assert "Index Scan using accounts_pkey" in found or "Index Cond" in found, found
+    assert "Seq Scan on accounts" not in found, found
 
 
 class AccountBatch:
