@@ -196,3 +196,20 @@ def test_accepted_mail_survives_a_restart_in_capture_mode(start_server: Any) -> 
         time.sleep(0.05)
     (captured,) = server.mailbox(contact_id=contact_id)
     assert captured["Recipients"] == ["kept@example.org"]
+
+
+def test_mail_goes_out_over_up_to_twenty_relay_connections_by_default(start_server: Any) -> None:
+    for setting, messages, wanted in ((None, 40, 20), ("3", 9, 3)):
+        sink = SmtpSink(data_delay=0.5).start()  # each message holds its connection a while
+        env = {} if setting is None else {"CONNECTMAIL_RELAY_CONNECTIONS": setting}
+        server = start_server("--relay", sink.url, env=env)
+        try:
+            outpost = make_outpost(server.client())
+            for _ in range(messages):
+                outpost.send(outpost.contact(), to=unique_address())
+            received = sink.wait_for(messages)
+            assert len(received) == messages
+            assert len({r.peer for r in received}) == wanted
+        finally:
+            server.stop()
+            sink.stop()

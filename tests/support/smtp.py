@@ -26,6 +26,7 @@ class Received:
     recipients: list[str]
     data: bytes
     mail_options: list[str] = field(default_factory=list)
+    peer: Any = None  # the client's (host, port): one per connection
 
     @property
     def message(self) -> EmailMessage:
@@ -75,6 +76,7 @@ class SinkHandler:
                     list(envelope.rcpt_tos),
                     data,
                     list(envelope.mail_options),
+                    session.peer,
                 )
             )
             self.arrived.notify_all()
