@@ -1,14 +1,20 @@
-"""The HTTP/1.1 server's own refusals, answered in AWS's error shape.
+"""The HTTP/1.1 server's own refusals, answered in AWS's error shape; a response in one write.
 
 A request too malformed to reach the application (a bad request line, a negative or doubled
 Content-Length, bytes that are not HTTP) is refused by uvicorn's parser before any ASGI app
 sees it; this protocol answers those refusals as every other error is answered: a JSON body,
 `x-amzn-ErrorType` and a request id, so every 4xx a client sees has one shape.
+
+uvicorn writes a response's head and its body as two writes, each a system call of its own
+(a tenth of the CPU of a send request went to them); the protocol's transport gathers the
+writes made in one turn of the event loop and sends them as one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -21,7 +27,11 @@ MALFORMED_HTTP = ServiceError(
 
 
 class AwsHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with its 400 answer in AWS's error shape."""
+    """uvicorn's httptools protocol, with its 400 answer in AWS's error shape, writing each
+    response at once."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(GatheredWrites(transport))  # type: ignore[arg-type]
 
     def send_400_response(self, msg: str) -> None:
         response = error_response(None, MALFORMED_HTTP, str(uuid.uuid4()))
@@ -34,3 +44,30 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
         self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + response.body)
         self.transport.close()
+
+
+class GatheredWrites:
+    """A transport whose writes in one turn of the event loop go out together, at the end of
+    the turn (before it closes, if it is closed first). Everything else is the transport's."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)

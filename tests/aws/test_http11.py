@@ -1,0 +1,83 @@
+"""The HTTP/1.1 connection: a response goes out in one write, and in order."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import orjson
+
+from connectmail.aws.http11 import GatheredWrites
+from tests.support.server import ServerProcess
+from tests.support.wire import host_port, sign
+
+
+class Recorded:
+    """The part of an asyncio transport GatheredWrites calls, recording it."""
+
+    def __init__(self) -> None:
+        self.calls: list[Any] = []
+
+    def write(self, data: bytes) -> None:
+        self.calls.append(data)
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info {name}"
+
+
+def test_writes_in_one_turn_of_the_loop_go_out_as_one() -> None:
+    async def run() -> list[Any]:
+        recorded = Recorded()
+        gathered = GatheredWrites(recorded)  # type: ignore[arg-type]
+        gathered.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        gathered.write(b"body")
+        assert recorded.calls == []  # not before the turn ends
+        await asyncio.sleep(0)
+        gathered.write(b"next")
+        await asyncio.sleep(0)
+        gathered.write(b"last")
+        gathered.close()  # what is pending goes first
+        await asyncio.sleep(0)
+        assert gathered.get_extra_info("peername") == "info peername"
+        return recorded.calls
+
+    assert asyncio.run(run()) == [b"HTTP/1.1 200 OK\r\n\r\nbody", b"next", b"last", "close"]
+
+
+def test_pipelined_requests_are_answered_whole_and_in_order(
+    shared_server: ServerProcess,
+) -> None:
+    """Three signed requests sent at once on one connection: three answers, in order."""
+    targets = ["/instance", "/instance?maxResults=1", "/no-such-thing"]
+    wire = b""
+    for target in targets:
+        headers = sign(shared_server.endpoint, "GET", target, shared_server.credentials)
+        lines = [f"GET {target} HTTP/1.1", *(f"{n}: {v}" for n, v in headers)]
+        wire += "\r\n".join(lines).encode() + b"\r\n\r\n"
+    with socket.create_connection(host_port(shared_server.endpoint), timeout=10) as sock:
+        sock.sendall(wire)
+        answers: list[tuple[bytes, Any]] = []
+        buffer = b""
+        while len(answers) < len(targets):
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed after {len(answers)} answers"
+            buffer += chunk
+            while b"\r\n\r\n" in buffer:
+                head, rest = buffer.split(b"\r\n\r\n", 1)
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                if len(rest) < length:
+                    break
+                answers.append((head.split(b" ", 2)[1], orjson.loads(rest[:length])))
+                buffer = rest[length:]
+    assert [status for status, _ in answers] == [b"200", b"200", b"404"]
+    assert "InstanceSummaryList" in answers[0][1]
+    assert len(answers[1][1]["InstanceSummaryList"]) <= 1
+    assert buffer == b""
