@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -17,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, bindparam, delete, select, update
+from sqlalchemy import Connection, Dialect, bindparam, delete, literal_column, select, update
 
 from connectmail.delivery.transports import Envelope, Outcome, Transport
 from connectmail.domain import sent_files
@@ -25,7 +26,7 @@ from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose
 from connectmail.store.groups import Outcome as StoreOutcome
 from connectmail.store.groups import RunAlone
-from connectmail.store.prepared import for_rows
+from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows
 from connectmail.store.store import Store
 from connectmail.store.tables import messages, outbox
 
@@ -60,32 +61,36 @@ class Job:
     accepted_at: float
 
 
-def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy) -> list[Job]:
-    """Lease up to a batch of due rows to `owner`."""
+@functools.cache
+def _due(dialect: str, batch_size: int) -> Prepared:
+    """The due rows' ids, oldest first; locked on PostgreSQL, skipping those another worker
+    has locked. The limit is written in: with it a parameter, PostgreSQL's generic plan could
+    sort the whole outbox."""
     due = (
         select(outbox.c.message_id)
         .where(
-            (outbox.c.due_at <= now)
-            & (outbox.c.lease_until.is_(None) | (outbox.c.lease_until < now))
+            (outbox.c.due_at <= bindparam("now"))
+            & (outbox.c.lease_until.is_(None) | (outbox.c.lease_until < bindparam("now")))
         )
         .order_by(outbox.c.due_at)
-        .limit(policy.batch_size)
+        .limit(literal_column(str(int(batch_size))))
     )
-    if connection.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(connection.execute(due).scalars())
-    if not ids:
-        return []
-    connection.execute(
+    return Prepared(due.with_for_update(skip_locked=True) if dialect == "postgresql" else due)
+
+
+_LEASE = PreparedIn(
+    lambda ids: (
         update(outbox)
         .where(outbox.c.message_id.in_(ids))
         .values(
-            lease_owner=owner,
-            lease_until=now + policy.lease_seconds,
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("lease_until"),
             attempts=outbox.c.attempts + 1,
         )
     )
-    rows = connection.execute(
+)
+_CLAIMED = PreparedIn(
+    lambda ids: (
         select(
             outbox.c.message_id,
             outbox.c.recipients,
@@ -98,7 +103,19 @@ def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy
         )
         .join(messages, messages.c.id == outbox.c.message_id)
         .where(outbox.c.message_id.in_(ids))
-    ).all()
+    )
+)
+
+
+def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy) -> list[Job]:
+    """Lease up to a batch of due rows to `owner`."""
+    due = _due(connection.dialect.name, policy.batch_size).run(connection, {"now": now})
+    ids = [row[0] for row in due.fetchall()]
+    due.close()
+    if not ids:
+        return []
+    lease = {"owner": owner, "lease_until": now + policy.lease_seconds}
+    _LEASE.run(connection, ids, lease).close()
     return [
         Job(
             row.message_id,
@@ -110,7 +127,7 @@ def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy
             row.attempts,
             row.accepted_at,
         )
-        for row in rows
+        for row in rows(_CLAIMED.run(connection, ids))
     ]
 
 
