@@ -28,6 +28,9 @@ class Recorded:
     def get_extra_info(self, name: str) -> str:
         return f"info {name}"
 
+    def is_closing(self) -> bool:
+        return "close" in self.calls
+
 
 def test_writes_in_one_turn_of_the_loop_go_out_as_one() -> None:
     async def run() -> list[Any]:
@@ -41,6 +44,7 @@ def test_writes_in_one_turn_of_the_loop_go_out_as_one() -> None:
         await asyncio.sleep(0)
         gathered.write(b"last")
         gathered.close()  # what is pending goes first
+        gathered.write(b"after the close")  # dropped: the transport is closing
         await asyncio.sleep(0)
         assert gathered.get_extra_info("peername") == "info peername"
         return recorded.calls
