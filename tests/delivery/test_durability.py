@@ -199,14 +199,20 @@ def test_accepted_mail_survives_a_restart_in_capture_mode(start_server: Any) -> 
 
 
 def test_mail_goes_out_over_up_to_twenty_relay_connections_by_default(start_server: Any) -> None:
+    """Mail accepted with delivery off, then all of it due at once: as many connections as
+    the pool allows, each message holding its connection a while."""
     for setting, messages, wanted in ((None, 40, 20), ("3", 9, 3)):
-        sink = SmtpSink(data_delay=0.5).start()  # each message holds its connection a while
-        env = {} if setting is None else {"CONNECTMAIL_RELAY_CONNECTIONS": setting}
-        server = start_server("--relay", sink.url, env=env)
+        sink = SmtpSink(data_delay=0.3).start()
+        server = start_server("--relay", sink.url, "--no-deliver")
         try:
             outpost = make_outpost(server.client())
             for _ in range(messages):
                 outpost.send(outpost.contact(), to=unique_address())
+            server.stop()
+            server.args = ["--relay", sink.url]
+            if setting is not None:
+                server.env = {"CONNECTMAIL_RELAY_CONNECTIONS": setting}
+            server.start()
             received = sink.wait_for(messages)
             assert len(received) == messages
             assert len({r.peer for r in received}) == wanted
