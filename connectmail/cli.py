@@ -39,7 +39,7 @@ Relay = Annotated[
     str | None,
     typer.Option(
         "--relay",
-        help="smtp://[user:pass@]host:port[?tls=starttls|implicit|none]; "
+        help=r"smtp://\[user:pass@]host:port\[?tls=starttls|implicit|none]; "
         "without it mail is captured in the mailbox.",
     ),
 ]
