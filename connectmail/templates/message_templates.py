@@ -186,9 +186,15 @@ def select_qualifier(
     return Selected(template, version)
 
 
+def could_be_version(number: int) -> bool:
+    """Whether a version of that number can exist: PostgreSQL refuses to compare an integer
+    column with a number past its range, so such a number must not reach a query."""
+    return 0 < number < 2**31
+
+
 def version_row(connection: Connection, template: Record | Fetched, number: int) -> Fetched | None:
-    if not 0 < number < 2**31:
-        return None  # no such version; and PostgreSQL refuses to compare past its integer
+    if not could_be_version(number):
+        return None
     return _VERSION.record(connection, {"template_id": template.id, "version": number})
 
 

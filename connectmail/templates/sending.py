@@ -170,7 +170,7 @@ def batch_read(scope: Scope, config: dict[str, Any]) -> tuple[Prepared, dict[str
         version = _DRAFT
     elif qualifier != ACTIVE_VERSION:
         version = ref.version
-        if version is None or not 0 < version < 2**31:
+        if version is None or not message_templates.could_be_version(version):
             return None
     params = {
         "knowledge_base_id": knowledge_base_id,
