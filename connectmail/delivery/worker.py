@@ -110,8 +110,7 @@ _CLAIMED = PreparedIn(
 def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy) -> list[Job]:
     """Lease up to a batch of due rows to `owner`."""
     due = _due(connection.dialect.name, policy.batch_size).run(connection, {"now": now})
-    ids = [row[0] for row in due.fetchall()]
-    due.close()
+    ids = [row.message_id for row in rows(due)]
     if not ids:
         return []
     lease = {"owner": owner, "lease_until": now + policy.lease_seconds}

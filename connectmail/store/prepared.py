@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-import orjson
 from sqlalchemy import (
     JSON,
     BindParameter,
@@ -45,6 +44,8 @@ from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.sql.visitors import iterate, replacement_traverse
 from sqlalchemy.types import TypeEngine
+
+from connectmail.jsontext import dumps
 
 
 class Prepared:
@@ -157,7 +158,7 @@ class _Together:
         self._prepared = Prepared(statement)
 
     def values(self, dialect: Dialect, rows: list[dict[str, Any]]) -> tuple[str, Any]:
-        return self._prepared.values(dialect, {"rows": orjson.dumps(rows).decode()})
+        return self._prepared.values(dialect, {"rows": dumps(rows)})
 
 
 def for_rows(
@@ -200,9 +201,9 @@ def for_rows(
 def _rows_of(name: str, columns: dict[str, TypeEngine[Any]]) -> TableValuedAlias:
     """`json_to_recordset(:rows) AS name(a type, ...)`: the rows, passed as one JSON array
     of objects. Strings are read as TEXT, so a value too long for its column is refused by
-    the write, as the row-by-row form refuses it. orjson encodes the JSON in C; psycopg
-    writes a list parameter (an array per column) in Python, which cost more than the rest
-    of the group."""
+    the write, as the row-by-row form refuses it. `jsontext` encodes the JSON in C (orjson);
+    psycopg writes a list parameter (an array per column) in Python, which cost more than
+    the rest of the group."""
     source = func.json_to_recordset(bindparam("rows", type_=JSON))
     typed = [column(key, _as_read(type_)) for key, type_ in columns.items()]
     return source.table_valued(*typed).render_derived(name=name, with_types=True)
