@@ -78,7 +78,16 @@ _CONTACTS = select(
     instances_table.c.status.label("instance_status"),
     outbound.PENDING_UPLOADS.label("pending_uploads"),
 ).join(instances_table, instances_table.c.id == contacts_table.c.instance_id)
-_CONTACTS_AMONG = PreparedIn(lambda ids: _CONTACTS.where(contacts_table.c.id.in_(ids)))
+# On PostgreSQL the contacts are locked (in the order of their ids, so that two groups cannot
+# deadlock): what a group decides from them holds until it commits. SQLite's write
+# transaction (BEGIN IMMEDIATE) already keeps every other writer out.
+_CONTACTS_AMONG = PreparedIn(
+    lambda ids: (
+        _CONTACTS.where(contacts_table.c.id.in_(ids))
+        .order_by(contacts_table.c.id)
+        .with_for_update(of=contacts_table)
+    )
+)
 _SENDERS_AMONG = PreparedIn(
     lambda ids: select(
         email_addresses_table.c.instance_id,
@@ -124,17 +133,19 @@ class SendBatch:
     async def run_async(
         self, connection: Any, dialect: Dialect, jobs: list[SendJob]
     ) -> list[Outcome]:
-        """`run` on a psycopg AsyncConnection, in its open transaction."""
+        """`run` on a psycopg AsyncConnection, in its open transaction, which it commits
+        with its writes: one round trip for both. The contacts stay locked from the read to
+        the commit, so none of them can have been sent meanwhile (the check `run` makes
+        before its commit); a statement that fails stops the COMMIT queued after it."""
         group = _Group(jobs)
         async with connection.pipeline():
             cursors = [await s.run_async(connection, dialect, p) for s, p in group.reads()]
         writes = group.decide([fetched(c.description, await c.fetchall()) for c in cursors])
         if writes:
             async with connection.pipeline():
-                cursors = [
-                    await s.queue_many_async(connection, dialect, many) for s, many in writes
-                ]
-            group.check(cursors[_MARK_SENT_AT].rowcount)
+                for statement, many in writes:
+                    await statement.queue_many_async(connection, dialect, many)
+                await connection.commit()
         return group.outcomes
 
     def run_alone(self, connection: Connection, job: SendJob) -> dict[str, Any]:

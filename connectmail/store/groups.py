@@ -45,7 +45,9 @@ class Batch(Protocol):
 class LoopBatch(Batch, Protocol):
     """A batch that can also run on the event loop over psycopg's AsyncConnection
     (PostgreSQL), in a transaction of its own: what it raises undoes the whole group, and
-    every job then goes to `run` in a writer thread, as do the jobs it answers RunAlone."""
+    every job then goes to `run` in a writer thread, as do the jobs it answers RunAlone.
+    `run_async` may commit the transaction itself, with its last statements; the store
+    commits it otherwise."""
 
     def takes(self, job: Any) -> bool: ...
 

@@ -341,7 +341,7 @@ class Store:
                     connection = await psycopg.AsyncConnection.connect(self._conninfo)
                 try:
                     outcomes = await batch.run_async(connection, self.write_engine.dialect, jobs)
-                    await connection.commit()
+                    await connection.commit()  # if the batch has not
                 except self._outage:
                     raise
                 except Exception as exc:  # undone; the writer threads run the jobs

@@ -1,0 +1,92 @@
+"""A send whose contact another transaction is changing waits for it and answers from what
+that transaction committed (PostgreSQL, where writers do not exclude each other).
+
+The send path commits a group's writes in the same round trip as the writes themselves; that
+is only right because the group's read locks its contacts. These tests hold a contact's row
+in a transaction of their own, start a send, and let it go once PostgreSQL shows it waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.support.connect import Outpost, make_outpost
+from tests.support.server import ServerProcess
+
+
+@pytest.fixture
+def server(postgres_url: str, start_server: Any) -> ServerProcess:
+    started: ServerProcess = start_server("--database-url", postgres_url)  # mail captured
+    return started
+
+
+@contextmanager
+def send_while_held(
+    url: str, outpost: Outpost, contact_id: str, change: str
+) -> Iterator[tuple[psycopg.Connection[Any], Future[dict[str, Any]]]]:
+    """Run `change` on the contact's row in an open transaction, start a send of the contact,
+    and yield the transaction (to commit or roll back) and the send's answer once the send
+    waits for that row."""
+    with psycopg.connect(url) as holder, ThreadPoolExecutor(1) as pool:
+        holder.execute(change, {"id": contact_id})
+        answer = pool.submit(outpost.send, contact_id, to="customer@example.org")
+        deadline = time.monotonic() + 30
+        while not _waiting_on_a_lock(url):
+            assert not answer.done(), "the send answered without waiting for the row"
+            assert time.monotonic() < deadline, "the send never waited for the row"
+            time.sleep(0.05)
+        yield holder, answer
+
+
+def _waiting_on_a_lock(url: str) -> bool:
+    with psycopg.connect(url) as watcher:
+        found = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(found and found[0])
+
+
+def test_a_contact_ended_meanwhile_is_not_sent(server: ServerProcess, postgres_url: str) -> None:
+    client = server.client()
+    outpost = make_outpost(client)
+    contact_id = outpost.contact()
+    ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
+    with send_while_held(postgres_url, outpost, contact_id, ending) as (holder, answer):
+        holder.commit()
+        with pytest.raises(ClientError) as refused:
+            answer.result(timeout=30)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidRequestException"
+    assert "has ended" in error["Message"]
+    with psycopg.connect(postgres_url) as check:
+        row = check.execute("SELECT state FROM contacts WHERE id = %s", (contact_id,)).fetchone()
+        messages = check.execute(
+            "SELECT count(*) FROM messages WHERE contact_id = %s", (contact_id,)
+        ).fetchone()
+    assert row == ("ENDED",)
+    assert messages == (0,)  # no message kept, so none can be delivered
+    assert server.mailbox() == []
+
+
+def test_a_change_rolled_back_meanwhile_leaves_the_send_to_go(
+    server: ServerProcess, postgres_url: str
+) -> None:
+    outpost = make_outpost(server.client())
+    contact_id = outpost.contact()
+    ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
+    with send_while_held(postgres_url, outpost, contact_id, ending) as (holder, answer):
+        holder.rollback()
+        assert answer.result(timeout=30)["ContactId"] == contact_id
+    deadline = time.monotonic() + 30
+    while not (kept := server.mailbox()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [m["ContactId"] for m in kept] == [contact_id]
