@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -117,12 +118,34 @@ class RelaySettings:
 
 
 class SmtpRelayTransport:
-    """Sends through an SMTP relay over a pool of persistent connections."""
+    """Sends through an SMTP relay over a pool of persistent connections: up to
+    `connections` of them, fewer while the relay turns more away.
 
-    def __init__(self, settings: RelaySettings, connections: int = 8) -> None:
+    Relays cap the connections one client may hold (Postfix answers 421 at the greeting
+    beyond smtpd_client_connection_count_limit). Such an answer while other connections to
+    the relay are open is taken as that cap: the pool shrinks to those, and the message waits
+    for one of them instead of being retried later. Every `regrow_after` seconds without
+    such an answer the pool may try one connection more.
+    """
+
+    def __init__(
+        self,
+        settings: RelaySettings,
+        connections: int = 8,
+        *,
+        regrow_after: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._settings = settings
-        self._idle: asyncio.LifoQueue[aiosmtplib.SMTP] = asyncio.LifoQueue()
-        self._slots = asyncio.Semaphore(connections)
+        self._most = connections
+        self._limit = connections
+        self._regrow_after = regrow_after
+        self._clock = clock
+        self._shrunk_at = 0.0
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._connected = 0  # open connections, idle or in use
+        self._opening = 0  # connections being opened
+        self._changed = asyncio.Condition()
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self._settings
@@ -135,50 +158,114 @@ class SmtpRelayTransport:
             use_tls=s.tls == "implicit",
             start_tls={"starttls": True, "none": False}.get(s.tls),
         )
-        await client.connect()
-        if client.is_ehlo_or_helo_needed:  # before MAIL: its SIZE option depends on the answer
-            try:
-                await client.ehlo()
-            except aiosmtplib.SMTPHeloError:
-                await client.helo()
+        try:
+            await client.connect()
+            if client.is_ehlo_or_helo_needed:  # before MAIL: SIZE depends on the answer
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
+        except BaseException:
+            client.close()  # a greeting refused or an EHLO that failed leaves no socket
+            raise
         return client
 
     async def send(self, envelope: Envelope) -> Outcome:
-        async with self._slots:
-            client = None
+        while True:
+            client = await self._checkout()
+            if client is not None:
+                break
             try:
-                client = self._idle.get_nowait() if not self._idle.empty() else None
-                if client is None or not client.is_connected:
-                    client = await self._connect()
-                refused = await _transaction(client, envelope)
-            except aiosmtplib.SMTPResponseException as exc:
-                # MAIL FROM or DATA refused: the whole message shares the fate.
-                await self._discard(client)
-                reason = f"{exc.code} {exc.message}"
-                if 400 <= exc.code < 500:
-                    return Outcome.all_retry(envelope.recipients, reason)
-                return Outcome.all_failed(envelope.recipients, reason)
+                client = await self._connect()
             except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-                await self._discard(client)
-                return Outcome.all_retry(envelope.recipients, f"relay unavailable: {exc}")
-            self._release(client)
-            return _refusals(refused, envelope.recipients)
-
-    def _release(self, client: aiosmtplib.SMTP | None) -> None:
-        if client is not None and client.is_connected:
-            self._idle.put_nowait(client)
-
-    async def _discard(self, client: aiosmtplib.SMTP | None) -> None:
-        if client is not None:
+                if await self._not_opened(exc):
+                    continue  # the relay takes no more: wait for a connection it did take
+                return _unsent(envelope, exc)
+            except BaseException:
+                await self._not_opened(None)
+                raise
+            self._opening -= 1
+            self._connected += 1
+            break
+        try:
+            refused = await _transaction(client, envelope)
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            # MAIL FROM or DATA refused (the whole message shares the fate), or the
+            # connection broke; either way the connection is not trusted again.
             client.close()
+            await self._checkin(client)
+            return _unsent(envelope, exc)
+        except BaseException:
+            client.close()
+            await self._checkin(client)
+            raise
+        await self._checkin(client)
+        return _refusals(refused, envelope.recipients)
+
+    async def _checkout(self) -> aiosmtplib.SMTP | None:
+        """An idle connection, or None once there is room to open one (the caller does)."""
+        async with self._changed:
+            while True:
+                await self._changed.wait_for(self._ready)
+                if not self._idle:
+                    self._opening += 1
+                    return None
+                client = self._idle.pop()
+                if client.is_connected:
+                    return client
+                self._connected -= 1  # the relay closed it while it was idle
+
+    def _ready(self) -> bool:
+        if self._limit < self._most and self._clock() - self._shrunk_at >= self._regrow_after:
+            self._limit += 1
+            self._shrunk_at = self._clock()
+        return bool(self._idle) or self._connected + self._opening < self._limit
+
+    async def _checkin(self, client: aiosmtplib.SMTP) -> None:
+        async with self._changed:
+            if client.is_connected:
+                self._idle.append(client)
+            else:
+                self._connected -= 1
+            self._changed.notify()
+
+    async def _not_opened(self, error: BaseException | None) -> bool:
+        """A connection could not be opened: whether that was the relay refusing more than it
+        has of ours (a 4xx greeting while others are open or opening); the pool then shrinks
+        to those. A relay that is down, or refuses every connection, is not waited for."""
+        async with self._changed:
+            self._opening -= 1
+            self._changed.notify()
+            others = self._connected + self._opening
+            turned_away = (
+                isinstance(error, aiosmtplib.SMTPResponseException) and 400 <= error.code < 500
+            )
+            if not turned_away or others == 0:
+                return False
+            if others < self._limit:
+                log.warning("the relay took no more connections (%s); using %d", error, others)
+                self._limit = others
+            self._shrunk_at = self._clock()
+            return True
 
     async def close(self) -> None:
-        while not self._idle.empty():
-            client = self._idle.get_nowait()
+        while self._idle:
+            client = self._idle.pop()
             try:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+def _unsent(envelope: Envelope, error: BaseException) -> Outcome:
+    """The outcome of a message the relay did not take: a 4xx answer (or a connection that
+    failed) is retried later, a 5xx one has failed for good."""
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        reason = f"{error.code} {error.message}"
+        if 400 <= error.code < 500:
+            return Outcome.all_retry(envelope.recipients, reason)
+        return Outcome.all_failed(envelope.recipients, reason)
+    return Outcome.all_retry(envelope.recipients, f"relay unavailable: {error}")
 
 
 async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> dict[str, tuple[int, str]]:

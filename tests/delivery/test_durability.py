@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.support.connect import Outpost, make_outpost, unique_address
@@ -219,3 +221,35 @@ def test_mail_goes_out_over_up_to_twenty_relay_connections_by_default(start_serv
         finally:
             server.stop()
             sink.stop()
+
+
+def test_a_relay_that_takes_fewer_connections_gets_the_mail_over_those(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """A relay that turns away a fourth connection (421 at the greeting, as Postfix does):
+    the mail goes out over the three it took, each message at its first attempt, instead of
+    the turned-away ones waiting out a retry."""
+    sink = SmtpSink(data_delay=0.3, max_connections=3).start()
+    url = f"sqlite:///{tmp_path / 'relay-cap.db'}"
+    server = start_server("--database-url", url, "--no-deliver")
+    try:
+        outpost = make_outpost(server.client())
+        contact_ids = [outpost.contact() for _ in range(12)]
+        for contact_id in contact_ids:
+            outpost.send(contact_id, to=unique_address())
+        server.stop()
+        server.args = ["--database-url", url, "--relay", sink.url]
+        server.start()
+        received = sink.wait_for(12)
+        assert len(received) == 12
+        assert len({r.peer for r in received}) == 3
+        assert sink.handler.turned_away > 0  # the default pool of 20 did meet the cap
+        outpost.client = server.client()  # the restarted server's port
+        for contact_id in contact_ids:
+            wait_for_status(outpost, contact_id, "DELIVERED")
+    finally:
+        server.stop()
+        sink.stop()
+    with sqlite3.connect(tmp_path / "relay-cap.db") as database:
+        attempts = [row[0] for row in database.execute("SELECT attempts FROM messages")]
+    assert attempts == [1] * 12

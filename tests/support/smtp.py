@@ -37,12 +37,16 @@ class Received:
 
 @dataclass
 class SinkHandler:
-    """Keeps every message; `refuse` maps a recipient to an SMTP reply given at RCPT."""
+    """Keeps every message; `refuse` maps a recipient to an SMTP reply given at RCPT;
+    `max_connections` turns away (421 at the greeting) a connection beyond that many open."""
 
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
     data_reply: str | None = None
     data_delay: float = 0.0
+    max_connections: int | None = None
+    open_connections: int = 0
+    turned_away: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
 
@@ -83,6 +87,46 @@ class SinkHandler:
         return "250 Message accepted"
 
 
+class LimitedSMTP(SMTP):
+    """aiosmtpd's server, turning away connections beyond the handler's `max_connections`
+    the way Postfix does (smtpd_client_connection_count_limit)."""
+
+    turned_away = False
+
+    @property
+    def sink(self) -> SinkHandler:
+        handler = self.event_handler
+        assert isinstance(handler, SinkHandler)
+        return handler
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not None:  # the same connection again, after STARTTLS
+            super().connection_made(transport)
+            return
+        sink = self.sink
+        if sink.max_connections is not None and sink.open_connections >= sink.max_connections:
+            self.turned_away = True
+            with sink.lock:
+                sink.turned_away += 1
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(b"421 4.7.0 Error: too many connections from 127.0.0.1\r\n")
+            transport.close()
+            return
+        sink.open_connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.turned_away:
+            return
+        self.sink.open_connections -= 1
+        super().connection_lost(error)
+
+
+class SinkController(Controller):
+    def factory(self) -> SMTP:
+        return LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """An SMTP relay on 127.0.0.1 that records what it is sent."""
 
@@ -91,7 +135,7 @@ class SmtpSink:
     ) -> None:
         self.port = port or free_port()
         self.handler = SinkHandler(**handler_options)
-        self.controller = Controller(
+        self.controller = SinkController(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,

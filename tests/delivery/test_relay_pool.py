@@ -1,0 +1,83 @@
+"""The relay transport's connection pool against a real SMTP server that caps connections."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from connectmail.delivery.transports import Envelope, Outcome, RelaySettings, SmtpRelayTransport
+from tests.support.smtp import SmtpSink
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def envelope() -> Envelope:
+    message_id = str(uuid.uuid4())
+    return Envelope(
+        message_id=message_id,
+        account_id="123456789012",
+        contact_id=str(uuid.uuid4()),
+        rfc_message_id=f"<{message_id}@example.com>",
+        subject="Hello",
+        mail_from="support@example.com",
+        recipients=["customer@example.org"],
+        data=b"Subject: Hello\r\n\r\nHello there\r\n",
+    )
+
+
+async def send_all(transport: SmtpRelayTransport, count: int) -> list[Outcome]:
+    return list(await asyncio.gather(*(transport.send(envelope()) for _ in range(count))))
+
+
+def transport_for(sink: SmtpSink, connections: int, clock: Clock) -> SmtpRelayTransport:
+    settings = RelaySettings.from_url(sink.url, timeout=10)
+    return SmtpRelayTransport(settings, connections, regrow_after=60, clock=clock)
+
+
+def test_the_pool_shrinks_to_the_relay_cap_and_tries_one_more_a_minute_later() -> None:
+    sink = SmtpSink(data_delay=0.2, max_connections=2).start()
+    clock = Clock()
+    transport = transport_for(sink, 6, clock)
+
+    async def rounds() -> None:
+        first = await send_all(transport, 8)
+        assert all(o.delivered == ["customer@example.org"] for o in first)
+        assert len({r.peer for r in sink.received}) == 2
+        assert sink.handler.turned_away > 0
+
+        sink.handler.max_connections = 3  # the relay now allows one more
+        turned_away = sink.handler.turned_away
+        clock.now += 30  # too soon to try it
+        await send_all(transport, 8)
+        assert len({r.peer for r in sink.received}) == 2
+        assert sink.handler.turned_away == turned_away
+
+        clock.now += 31  # a minute since the relay last turned a connection away
+        await send_all(transport, 8)
+        assert len({r.peer for r in sink.received}) == 3
+        assert len(sink.received) == 24
+        await transport.close()
+
+    try:
+        asyncio.run(rounds())
+    finally:
+        sink.stop()
+
+
+def test_a_relay_that_turns_every_connection_away_gets_the_mail_retried() -> None:
+    sink = SmtpSink(max_connections=0).start()
+    transport = transport_for(sink, 4, Clock())
+    try:
+        outcomes = asyncio.run(send_all(transport, 6))
+        assert [o.retry for o in outcomes] == [
+            {"customer@example.org": "421 4.7.0 Error: too many connections from 127.0.0.1"}
+        ] * 6
+        assert sink.received == []
+    finally:
+        sink.stop()
