@@ -41,6 +41,7 @@ from connectmail.store.groups import (
     StoreUnavailable,
     WriteTurn,
     run_group,
+    runs_on_loop,
     settle,
 )
 
@@ -156,9 +157,7 @@ class Store:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         pending = Pending(None, future, loop, batch=batch, job=job)
-        if self.sqlite or (
-            isinstance(batch, LoopBatch) and batch.takes(job) and self._batcher_on(loop)
-        ):
+        if self.sqlite or (runs_on_loop(batch) and batch.takes(job) and self._batcher_on(loop)):
             self._batched.append(pending)
             if self._batcher is None or self._batcher.done():
                 run = self._run_batched() if self.sqlite else self._run_on_loop()
@@ -308,7 +307,7 @@ class Store:
         """
         while self._batched:
             batch = self._batched[0].batch
-            assert isinstance(batch, LoopBatch)
+            assert batch is not None and runs_on_loop(batch)
             group: list[Pending] = []
             rest: list[Pending] = []
             for pending in self._batched:
