@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,14 @@ from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
 BACKENDS = ["sqlite", "postgresql"]
+_made_here: list[str] = []  # the figures directory, when this process made it
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # The controlling process picks the directory; xdist workers inherit the variable.
     if not hasattr(config, "workerinput") and figures.ENVIRONMENT not in os.environ:
         os.environ[figures.ENVIRONMENT] = tempfile.mkdtemp(prefix="connectmail-figures-")
+        _made_here.append(os.environ[figures.ENVIRONMENT])
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -34,6 +37,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         test = row.pop("test")
         shown = ", ".join(f"{key.replace('_', ' ')} = {value}" for key, value in row.items())
         terminalreporter.write_line(f"{test}: {shown}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After the summary has read the figures; a directory given from outside is kept.
+    for directory in _made_here:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.fixture(params=BACKENDS)
