@@ -166,7 +166,8 @@ class SmtpRelayTransport:
                 except aiosmtplib.SMTPHeloError:
                     await client.helo()
         except BaseException:
-            client.close()  # a greeting refused or an EHLO that failed leaves no socket
+            # An EHLO that failed leaves no socket open (a refused greeting, aiosmtplib closes).
+            client.close()
             raise
         return client
 
@@ -177,27 +178,24 @@ class SmtpRelayTransport:
                 break
             try:
                 client = await self._connect()
-            except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            except BaseException as exc:
                 if await self._not_opened(exc):
                     continue  # the relay takes no more: wait for a connection it did take
-                return _unsent(envelope, exc)
-            except BaseException:
-                await self._not_opened(None)
+                if isinstance(exc, _RELAY_ERRORS):
+                    return _unsent(envelope, exc)
                 raise
             self._opening -= 1
             self._connected += 1
             break
         try:
             refused = await _transaction(client, envelope)
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            # MAIL FROM or DATA refused (the whole message shares the fate), or the
-            # connection broke; either way the connection is not trusted again.
+        except BaseException as exc:
+            # MAIL FROM or DATA refused (the whole message shares the fate), the connection
+            # broke, or the send was cancelled: the connection is not trusted again.
             client.close()
             await self._checkin(client)
-            return _unsent(envelope, exc)
-        except BaseException:
-            client.close()
-            await self._checkin(client)
+            if isinstance(exc, _RELAY_ERRORS):
+                return _unsent(envelope, exc)
             raise
         await self._checkin(client)
         return _refusals(refused, envelope.recipients)
@@ -216,9 +214,11 @@ class SmtpRelayTransport:
                 self._connected -= 1  # the relay closed it while it was idle
 
     def _ready(self) -> bool:
-        if self._limit < self._most and self._clock() - self._shrunk_at >= self._regrow_after:
-            self._limit += 1
-            self._shrunk_at = self._clock()
+        if self._limit < self._most:
+            now = self._clock()
+            if now - self._shrunk_at >= self._regrow_after:
+                self._limit += 1
+                self._shrunk_at = now
         return bool(self._idle) or self._connected + self._opening < self._limit
 
     async def _checkin(self, client: aiosmtplib.SMTP) -> None:
@@ -229,7 +229,7 @@ class SmtpRelayTransport:
                 self._connected -= 1
             self._changed.notify()
 
-    async def _not_opened(self, error: BaseException | None) -> bool:
+    async def _not_opened(self, error: BaseException) -> bool:
         """A connection could not be opened: whether that was the relay refusing more than it
         has of ours (a 4xx greeting while others are open or opening); the pool then shrinks
         to those. A relay that is down, or refuses every connection, is not waited for."""
@@ -255,6 +255,10 @@ class SmtpRelayTransport:
                 await client.quit()
             except (aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+# What a relay, or the way to it, can answer a send with.
+_RELAY_ERRORS = (TimeoutError, aiosmtplib.SMTPException, OSError)
 
 
 def _unsent(envelope: Envelope, error: BaseException) -> Outcome:
