@@ -4,6 +4,10 @@ and write it as JSON.
     python -m bench                      # everything, SQLite and PostgreSQL, medians of 3
     python -m bench --smoke              # a few seconds of each, to keep the suite honest
     python -m bench --soak 300           # add a 5-minute RSS run
+
+Scenarios (`--only`): references, raw, processes, template, delivery, latency, history, soak.
+`processes` is RAW again with `--processes` API processes (`connectmail serve --workers N`),
+against the bare endpoint with as many.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import platform
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,13 @@ def parse() -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="API processes, every scenario")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=max(2, os.cpu_count() or 1),
+        help="API processes of the `processes` scenario (default: the CPUs, at least 2)",
+    )
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak (0: skip)")
     parser.add_argument("--soak-rate", type=float, default=1_000.0, help="sends/s in the soak")
@@ -47,6 +58,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
         connections=args.connections,
         history=args.history,
         workers=args.workers,
+        processes=args.processes,
         soak_seconds=args.soak,
         soak_rate=args.soak_rate,
     )
@@ -62,6 +74,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
             latency_rate=50,
             latency_seconds=1.0,
             workers=args.workers,
+            processes=2,
             soak_seconds=2.0,
             soak_rate=50.0,
         )
@@ -88,15 +101,22 @@ def main() -> None:
         return not wanted or name in wanted
 
     try:
+        several = replace(options, workers=options.processes)
         if want("references"):
-            report["bare_asgi"] = scenarios.bare_asgi_rate(
-                options, work, _any_requests(options, work)
+            anything = _any_requests(options, work)
+            report["bare_asgi"] = scenarios.bare_asgi_rate(options, work, anything)
+            report["bare_starlette"] = scenarios.bare_asgi_rate(
+                options, work, anything, app="starlette"
             )
+            if want("processes") and options.processes != options.workers:
+                report["bare_asgi_processes"] = scenarios.bare_asgi_rate(several, work, anything)
             report["moto_sesv2"] = scenarios.moto_rate(options, work)
         for backend in args.backends.split(","):
             results: dict[str, Any] = {}
             if want("raw"):
                 results["accept_raw"] = scenarios.accept_rate(backend, options, work)
+            if want("processes") and options.processes != options.workers:
+                results["accept_raw_processes"] = scenarios.accept_rate(backend, several, work)
             if want("template"):
                 results["accept_template"] = scenarios.accept_rate(
                     backend, options, work, source="TEMPLATE"
@@ -139,13 +159,22 @@ def _any_requests(options: Options, work: Path) -> list[Any]:
 
 def _ratios(report: dict[str, Any]) -> None:
     bare = report.get("bare_asgi", {}).get("rate")
+    starlette = report.get("bare_starlette", {}).get("rate")
+    bare_processes = report.get("bare_asgi_processes", {}).get("rate")
     moto = report.get("moto_sesv2", {}).get("rate")
     for results in report["backends"].values():
         raw = results.get("accept_raw", {}).get("rate")
         if raw and bare:
             results["ratio_to_bare_asgi"] = round(raw / bare, 2)
+        if raw and starlette:
+            results["ratio_to_starlette"] = round(raw / starlette, 2)
         if raw and moto:
             results["ratio_to_moto"] = round(raw / moto, 1)
+        processes = results.get("accept_raw_processes", {}).get("rate")
+        if processes and bare_processes:
+            results["processes_ratio_to_bare_asgi"] = round(processes / bare_processes, 2)
+        if processes and moto:
+            results["processes_ratio_to_moto"] = round(processes / moto, 1)
         history = results.get("accept_raw_with_history", {}).get("rate")
         if raw and history:
             results["history_ratio"] = round(history / raw, 2)
@@ -172,6 +201,15 @@ def render(report: dict[str, Any]) -> str:
         lambda r: f"{r['accept_raw']['p50_ms']} / {r['accept_raw']['p99_ms']}",
     )
     row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])
+    processes = report["options"]["processes"]
+    row(
+        f"RAW with {processes} API processes, accepted/s",
+        lambda r: f"{r['accept_raw_processes']['rate']:,.0f}",
+    )
+    row(
+        "  p50 / p99 latency (ms)",
+        lambda r: f"{r['accept_raw_processes']['p50_ms']} / {r['accept_raw_processes']['p99_ms']}",
+    )
     row(
         "StartOutboundEmailContact TEMPLATE, accepted/s",
         lambda r: f"{r['accept_template']['rate']:,.0f}",
@@ -188,7 +226,13 @@ def render(report: dict[str, Any]) -> str:
         ),
     )
     row("connectmail / bare ASGI", lambda r: r["ratio_to_bare_asgi"])
+    row("connectmail / bare Starlette", lambda r: r["ratio_to_starlette"])
     row("connectmail / moto SES v2", lambda r: f"{r['ratio_to_moto']}x")
+    row(
+        f"with {processes} processes / bare ASGI with {processes}",
+        lambda r: r["processes_ratio_to_bare_asgi"],
+    )
+    row(f"with {processes} processes / moto SES v2", lambda r: f"{r['processes_ratio_to_moto']}x")
     row(
         "delivery to loopback relay, emails/s",
         lambda r: (
@@ -204,9 +248,14 @@ def render(report: dict[str, Any]) -> str:
         ),
     )
     row(
-        "peak server RSS (MB)",
+        "peak server RSS, one process (MB)",
         lambda r: max(
-            (v.get("peak_rss_mb", 0) for v in r.values() if isinstance(v, dict)), default=0
+            (
+                v.get("peak_rss_mb", 0)
+                for k, v in r.items()
+                if isinstance(v, dict) and k != "accept_raw_processes"
+            ),
+            default=0,
         ),
     )
     row(
@@ -219,6 +268,13 @@ def render(report: dict[str, Any]) -> str:
     refs = []
     if "bare_asgi" in report:
         refs.append(f"bare ASGI endpoint: {report['bare_asgi']['rate']:,.0f} req/s")
+    if "bare_starlette" in report:
+        refs.append(f"bare Starlette endpoint: {report['bare_starlette']['rate']:,.0f} req/s")
+    if "bare_asgi_processes" in report:
+        refs.append(
+            f"bare ASGI endpoint, {processes} processes: "
+            f"{report['bare_asgi_processes']['rate']:,.0f} req/s"
+        )
     if "moto_sesv2" in report:
         moto = report["moto_sesv2"]
         refs.append(f"moto SES v2 SendEmail: {moto['rate']:,.0f} req/s ({moto['non_2xx']} non-2xx)")

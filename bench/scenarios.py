@@ -46,6 +46,7 @@ class Options:
     latency_rate: float = 500.0
     latency_seconds: float = 10.0
     workers: int = 1
+    processes: int = 2  # the API processes of the `processes` scenario
     soak_seconds: float = 0.0
     soak_rate: float = 1_000.0
 
@@ -149,7 +150,7 @@ def accept_rate(
     backend: str, options: Options, work: Path, *, source: str = "RAW", history: int = 0
 ) -> dict[str, Any]:
     """StartOutboundEmailContact accepted (committed) per second, delivery off."""
-    directory = work / f"accept-{backend}-{source}-{history}"
+    directory = work / f"accept-{backend}-{source}-{history}-{options.workers}"
     with database(backend, directory) as url:
         server = ServerProcess(directory, _server_args(url, options, "--no-deliver")).start()
         watch = MemoryWatch(_pid(server)).start()
@@ -189,13 +190,17 @@ def accept_rate(
     return {**_median(results), "peak_rss_mb": round(watch.peak / 2**20, 1)}
 
 
-def bare_asgi_rate(options: Options, work: Path, signed: list[SignedRequest]) -> dict[str, Any]:
+def bare_asgi_rate(
+    options: Options, work: Path, signed: list[SignedRequest], *, app: str = "asgi"
+) -> dict[str, Any]:
+    """The bare endpoint (`bench.bare_asgi`) with `options.workers` processes; `app` is
+    `asgi` (the ceiling) or `starlette`."""
     port = free_port()
-    command = [PYTHON, "-m", "bench.bare_asgi", str(port), str(options.workers)]
+    command = [PYTHON, "-m", "bench.bare_asgi", str(port), str(options.workers), app]
     program = Program(command).start()
     try:
         _wait_port(port)
-        path = work / "bare.txt"
+        path = work / f"bare-{app}.txt"
         write_requests(path, signed)
         results = [
             run_wrk(

@@ -19,10 +19,16 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     sqlite = report["backends"]["sqlite"]
-    for name in ("accept_raw", "accept_template", "accept_raw_with_history"):
+    for name in (
+        "accept_raw",
+        "accept_raw_processes",
+        "accept_template",
+        "accept_raw_with_history",
+    ):
         assert sqlite[name]["rate"] > 0 and sqlite[name]["non_2xx"] == 0, name
     assert sqlite["delivery"]["messages"] == report["options"]["delivery_messages"]
     assert sqlite["arrival_latency"]["p99_ms"] > 0
     assert sqlite["soak"]["rss_end_mb"] > 0 and sqlite["soak"]["growth"] is not None
     assert report["bare_asgi"]["rate"] > 0 and report["moto_sesv2"]["rate"] > 0
+    assert report["bare_starlette"]["rate"] > 0 and report["bare_asgi_processes"]["rate"] > 0
     assert "StartOutboundEmailContact RAW, accepted/s" in result.stdout
