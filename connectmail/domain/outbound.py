@@ -173,6 +173,9 @@ _RESOLVE = Prepared(
         & (instances_table.c.region == bindparam("region"))
         & (instances_table.c.status != instances.DELETED)
     )
+    # On PostgreSQL the contact is locked until the send commits, waiting for a transaction
+    # that holds it; the checks below then see what that transaction committed.
+    .with_for_update(of=contacts_table, key_share=True)
 )
 _THREAD_PARENT = Prepared(
     select(messages.c.rfc_message_id, messages.c.thread_references)

@@ -78,14 +78,15 @@ _CONTACTS = select(
     instances_table.c.status.label("instance_status"),
     outbound.PENDING_UPLOADS.label("pending_uploads"),
 ).join(instances_table, instances_table.c.id == contacts_table.c.instance_id)
-# On PostgreSQL the contacts are locked (in the order of their ids, so that two groups cannot
-# deadlock): what a group decides from them holds until it commits. SQLite's write
-# transaction (BEGIN IMMEDIATE) already keeps every other writer out.
+# On PostgreSQL the contacts are locked (FOR NO KEY UPDATE, the lock their UPDATE takes):
+# what a group decides from them holds until it commits. A contact whose row another
+# transaction holds is skipped, not waited for: its request goes to the single-request path,
+# which waits for that row alone, while the group and the groups after it go on. (So a group
+# never waits for a lock, and two cannot deadlock.) SQLite's write transaction (BEGIN
+# IMMEDIATE) already keeps every other writer out.
 _CONTACTS_AMONG = PreparedIn(
-    lambda ids: (
-        _CONTACTS.where(contacts_table.c.id.in_(ids))
-        .order_by(contacts_table.c.id)
-        .with_for_update(of=contacts_table)
+    lambda ids: _CONTACTS.where(contacts_table.c.id.in_(ids)).with_for_update(
+        of=contacts_table, key_share=True, skip_locked=True
     )
 )
 _SENDERS_AMONG = PreparedIn(

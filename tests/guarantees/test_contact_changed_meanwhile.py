@@ -21,6 +21,14 @@ from botocore.exceptions import ClientError
 from tests.support.connect import Outpost, make_outpost
 from tests.support.server import ServerProcess
 
+# With FromEmailAddress a send takes the event loop's batch; without it (the instance's
+# default sender) a writer thread's single-request path.
+PATHS = pytest.mark.parametrize("sender", [True, False], ids=["batched", "default-sender"])
+
+
+def _from(outpost: Outpost, sender: bool) -> dict[str, Any]:
+    return {"FromEmailAddress": {"EmailAddress": outpost.sender}} if sender else {}
+
 
 @pytest.fixture
 def server(postgres_url: str, start_server: Any) -> ServerProcess:
@@ -30,14 +38,14 @@ def server(postgres_url: str, start_server: Any) -> ServerProcess:
 
 @contextmanager
 def send_while_held(
-    url: str, outpost: Outpost, contact_id: str, change: str
+    url: str, outpost: Outpost, contact_id: str, change: str, **send: Any
 ) -> Iterator[tuple[psycopg.Connection[Any], Future[dict[str, Any]]]]:
     """Run `change` on the contact's row in an open transaction, start a send of the contact,
     and yield the transaction (to commit or roll back) and the send's answer once the send
     waits for that row."""
     with psycopg.connect(url) as holder, ThreadPoolExecutor(1) as pool:
         holder.execute(change, {"id": contact_id})
-        answer = pool.submit(outpost.send, contact_id, to="customer@example.org")
+        answer = pool.submit(outpost.send, contact_id, to="customer@example.org", **send)
         deadline = time.monotonic() + 30
         while not _waiting_on_a_lock(url):
             assert not answer.done(), "the send answered without waiting for the row"
@@ -55,12 +63,16 @@ def _waiting_on_a_lock(url: str) -> bool:
     return bool(found and found[0])
 
 
-def test_a_contact_ended_meanwhile_is_not_sent(server: ServerProcess, postgres_url: str) -> None:
+@PATHS
+def test_a_contact_ended_meanwhile_is_not_sent(
+    server: ServerProcess, postgres_url: str, sender: bool
+) -> None:
     client = server.client()
     outpost = make_outpost(client)
     contact_id = outpost.contact()
     ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
-    with send_while_held(postgres_url, outpost, contact_id, ending) as (holder, answer):
+    from_ = _from(outpost, sender)
+    with send_while_held(postgres_url, outpost, contact_id, ending, **from_) as (holder, answer):
         holder.commit()
         with pytest.raises(ClientError) as refused:
             answer.result(timeout=30)
@@ -77,16 +89,47 @@ def test_a_contact_ended_meanwhile_is_not_sent(server: ServerProcess, postgres_u
     assert server.mailbox() == []
 
 
+@PATHS
 def test_a_change_rolled_back_meanwhile_leaves_the_send_to_go(
-    server: ServerProcess, postgres_url: str
+    server: ServerProcess, postgres_url: str, sender: bool
 ) -> None:
     outpost = make_outpost(server.client())
     contact_id = outpost.contact()
     ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
-    with send_while_held(postgres_url, outpost, contact_id, ending) as (holder, answer):
+    from_ = _from(outpost, sender)
+    with send_while_held(postgres_url, outpost, contact_id, ending, **from_) as (holder, answer):
         holder.rollback()
         assert answer.result(timeout=30)["ContactId"] == contact_id
     deadline = time.monotonic() + 30
     while not (kept := server.mailbox()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [m["ContactId"] for m in kept] == [contact_id]
+
+
+def test_a_held_contact_holds_up_its_own_send_only(
+    server: ServerProcess, postgres_url: str
+) -> None:
+    """Sends of other contacts go on while one contact's row is held elsewhere: the held one
+    waits on its own, not with the group it arrived in nor the groups after it (batched
+    sends; the writer threads' sends never shared a group with it)."""
+    outpost = make_outpost(server.client())
+    held, free = outpost.contact(), outpost.contact()
+    keeping = "SELECT id FROM contacts WHERE id = %(id)s FOR UPDATE"
+    from_ = _from(outpost, True)
+    with (
+        send_while_held(postgres_url, outpost, held, keeping, **from_) as (holder, answer),
+        ThreadPoolExecutor(1) as pool,
+    ):
+        other = pool.submit(outpost.send, free, to="other@example.org", **from_)
+        try:
+            sent = other.result(timeout=20)
+            still_waiting = not answer.done()
+        finally:
+            holder.rollback()  # lets the held send go, whatever happened
+        assert sent["ContactId"] == free
+        assert still_waiting, "the held contact's send did not wait for its row"
+        assert answer.result(timeout=30)["ContactId"] == held
+    deadline = time.monotonic() + 30
+    while len(kept := server.mailbox()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sorted(m["ContactId"] for m in kept) == sorted([held, free])
