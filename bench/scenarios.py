@@ -160,6 +160,7 @@ def accept_rate(
             if history:
                 seed.add_history(store, outpost, history)
             ids = seed.add_contacts(store, outpost, options.per_run * options.runs)
+            seed.settle(store)
             store.close()
             # The seeder's rows on disk before the server is measured: otherwise the kernel
             # writes them back during the runs and SQLite's fsyncs wait behind that (RAW on
