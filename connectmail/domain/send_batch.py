@@ -82,8 +82,8 @@ _CONTACTS = select(
 # what a group decides from them holds until it commits. A contact whose row another
 # transaction holds is skipped, not waited for: its request goes to the single-request path,
 # which waits for that row alone, while the group and the groups after it go on. (So a group
-# never waits for a lock, and two cannot deadlock.) SQLite's write transaction (BEGIN
-# IMMEDIATE) already keeps every other writer out.
+# never waits for a contact, and two cannot deadlock over contacts.) SQLite's write
+# transaction (BEGIN IMMEDIATE) already keeps every other writer out.
 _CONTACTS_AMONG = PreparedIn(
     lambda ids: _CONTACTS.where(contacts_table.c.id.in_(ids)).with_for_update(
         of=contacts_table, key_share=True, skip_locked=True
