@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -242,9 +241,7 @@ def test_captured_mail_is_per_account(start_server: Any) -> None:
         with urllib.request.urlopen(request, timeout=10) as response:
             return [r for m in json.loads(response.read())["Messages"] for r in m["Recipients"]]
 
-    deadline = time.monotonic() + 10
-    while len(server.mailbox()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    server.wait_for_mail(2, timeout=10)
     assert mailbox(other["AccessKeyId"], other["SecretAccessKey"]) == ["other-customer@example.org"]
     root = server.credentials
     assert mailbox(root["aws_access_key_id"], root["aws_secret_access_key"]) == [

@@ -141,3 +141,10 @@ class ServerProcess:
     def mailbox(self, **filters: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in filters.items())
         return list(self.admin(f"mailbox?{query}")["Messages"])
+
+    def wait_for_mail(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The captured mailbox once it holds `count` messages, or as it is after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while len(kept := self.mailbox()) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return kept
