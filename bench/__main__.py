@@ -195,29 +195,16 @@ def render(report: dict[str, Any]) -> str:
                 cells.append("-")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
 
-    row("StartOutboundEmailContact RAW, accepted/s", lambda r: f"{r['accept_raw']['rate']:,.0f}")
-    row(
-        "  p50 / p99 latency (ms)",
-        lambda r: f"{r['accept_raw']['p50_ms']} / {r['accept_raw']['p99_ms']}",
-    )
+    def accepted(label: str, key: str) -> None:
+        """An accept-rate measurement: its rate, and its latency on the line below."""
+        row(label, lambda r: f"{r[key]['rate']:,.0f}")
+        row("  p50 / p99 latency (ms)", lambda r: f"{r[key]['p50_ms']} / {r[key]['p99_ms']}")
+
+    accepted("StartOutboundEmailContact RAW, accepted/s", "accept_raw")
     row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])
     processes = report["options"]["processes"]
-    row(
-        f"RAW with {processes} API processes, accepted/s",
-        lambda r: f"{r['accept_raw_processes']['rate']:,.0f}",
-    )
-    row(
-        "  p50 / p99 latency (ms)",
-        lambda r: f"{r['accept_raw_processes']['p50_ms']} / {r['accept_raw_processes']['p99_ms']}",
-    )
-    row(
-        "StartOutboundEmailContact TEMPLATE, accepted/s",
-        lambda r: f"{r['accept_template']['rate']:,.0f}",
-    )
-    row(
-        "  p50 / p99 latency (ms)",
-        lambda r: f"{r['accept_template']['p50_ms']} / {r['accept_template']['p99_ms']}",
-    )
+    accepted(f"RAW with {processes} API processes, accepted/s", "accept_raw_processes")
+    accepted("StartOutboundEmailContact TEMPLATE, accepted/s", "accept_template")
     row(
         "RAW with history stored, accepted/s",
         lambda r: (
