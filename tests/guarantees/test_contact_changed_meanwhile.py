@@ -19,6 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.connect import Outpost, make_outpost
+from tests.support.databases import waiting_on_a_lock
 from tests.support.server import ServerProcess
 
 # With FromEmailAddress a send takes the event loop's batch; without it (the instance's
@@ -32,7 +33,9 @@ def _from(outpost: Outpost, sender: bool) -> dict[str, Any]:
 
 @pytest.fixture
 def server(postgres_url: str, start_server: Any) -> ServerProcess:
-    started: ServerProcess = start_server("--database-url", postgres_url)  # mail captured
+    # Waits here end when the test lets the row go, well within the minute.
+    env = {"CONNECTMAIL_LOCK_WAIT_SECONDS": "60"}
+    started: ServerProcess = start_server("--database-url", postgres_url, env=env)  # captured
     return started
 
 
@@ -47,20 +50,11 @@ def send_while_held(
         holder.execute(change, {"id": contact_id})
         answer = pool.submit(outpost.send, contact_id, to="customer@example.org", **send)
         deadline = time.monotonic() + 30
-        while not _waiting_on_a_lock(url):
+        while not waiting_on_a_lock(url):
             assert not answer.done(), "the send answered without waiting for the row"
             assert time.monotonic() < deadline, "the send never waited for the row"
             time.sleep(0.05)
         yield holder, answer
-
-
-def _waiting_on_a_lock(url: str) -> bool:
-    with psycopg.connect(url) as watcher:
-        found = watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return bool(found and found[0])
 
 
 @PATHS

@@ -36,3 +36,13 @@ def database(backend: str, directory: Path) -> Iterator[str]:
             yield url
     else:
         yield f"sqlite:///{directory / 'connectmail.db'}"
+
+
+def waiting_on_a_lock(url: str) -> bool:
+    """Whether a session of the PostgreSQL database at `url` is waiting for a lock."""
+    with psycopg.connect(url) as watcher:
+        found = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(found and found[0])
