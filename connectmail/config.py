@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     retry_max_seconds: float = 600.0
     give_up_after_seconds: float = 24 * 3600.0
     database_outage_seconds: float = 30.0
+    # PostgreSQL: how long a write waits for a row another transaction holds before the
+    # request answers InternalServiceException (0: as long as it takes).
+    lock_wait_seconds: float = 5.0
 
     limits: str = "unlimited"
     # Processes serving the API; each runs its own delivery worker unless --no-deliver.

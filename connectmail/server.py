@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 
 def open_store(settings: Settings) -> Store:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.resolved_database_url, outage_deadline=settings.database_outage_seconds)
+    store = Store(
+        settings.resolved_database_url,
+        outage_deadline=settings.database_outage_seconds,
+        lock_wait=settings.lock_wait_seconds,
+    )
     store.migrate()
     return store
 

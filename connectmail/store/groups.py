@@ -88,6 +88,29 @@ class StoreUnavailable(ServiceError):
         )
 
 
+class RowHeld(ServiceError):
+    """A write gave up waiting for a row another transaction holds (PostgreSQL's
+    lock_timeout): the request's answer, not an outage of the database."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "InternalServiceException",
+            "The request waited too long for data another transaction is changing; retry "
+            "the request.",
+            status=500,
+        )
+
+
+# PostgreSQL's lock_not_available: a lock_timeout ran out (or NOWAIT found the lock taken).
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def waited_too_long(error: BaseException) -> bool:
+    """Whether `error` (the driver's, or SQLAlchemy's wrapping of it) is a lock timeout."""
+    driver_error = getattr(error, "orig", None) or error
+    return getattr(driver_error, "sqlstate", None) == LOCK_NOT_AVAILABLE
+
+
 def run_group(
     connection: Connection, group: list[Pending], outage: tuple[type[BaseException], ...]
 ) -> list[Outcome]:
@@ -132,15 +155,19 @@ def in_savepoint(
 
     Plain SAVEPOINT statements on the driver: SQLAlchemy's nested transactions cost ~100 us
     each, its exec_driver_sql ~20. A database failure is not the unit's: it propagates and
-    the whole group runs again.
+    the whole group runs again. A lock timeout is the unit's: it answers RowHeld.
     """
     driver = connection.connection.driver_connection
     assert driver is not None
     driver.execute("SAVEPOINT unit")
     try:
         result = unit(connection)
-    except outage:
-        raise
+    except outage as exc:
+        if not waited_too_long(exc):
+            raise
+        driver.execute("ROLLBACK TO SAVEPOINT unit")
+        driver.execute("RELEASE SAVEPOINT unit")
+        return False, RowHeld()
     except Exception as exc:
         driver.execute("ROLLBACK TO SAVEPOINT unit")
         driver.execute("RELEASE SAVEPOINT unit")

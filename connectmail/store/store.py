@@ -43,6 +43,7 @@ from connectmail.store.groups import (
     run_group,
     runs_on_loop,
     settle,
+    waited_too_long,
 )
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,11 @@ class Store:
         readers: int = 4,
         writers: int | None = None,
         outage_deadline: float = 30.0,
+        lock_wait: float = 5.0,
     ) -> None:
+        """`lock_wait`: on PostgreSQL, how long a write waits for a row that another
+        transaction holds before it gives up (0: for as long as it takes). A writer thread's
+        write then answers RowHeld; a loop's group goes to the writer threads."""
         self.url = normalize_url(url)
         self.sqlite = is_sqlite(self.url)
         self.write_engine, self.read_engine = create_engines(self.url, readers=readers)
@@ -81,6 +86,10 @@ class Store:
         self._conflict: tuple[type[BaseException], ...] = (IntegrityError, dbapi.IntegrityError)
         self._turn: WriteTurn | NoTurn = WriteTurn(self.url) if self.sqlite else NoTurn()
         self._outage_deadline = outage_deadline
+        # A transaction left open elsewhere (a psql session, a stuck client) must not keep a
+        # writer, and every write queued behind it, waiting for as long as it lasts: a
+        # writer thread's transaction and the loop's connections give up after `lock_wait`.
+        self._lock_wait_ms = 0 if self.sqlite else max(0, round(lock_wait * 1000))
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="store-read")
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         count = writers or (1 if self.sqlite else 3)
@@ -198,6 +207,8 @@ class Store:
         while True:
             try:
                 with self._turn, self.write_engine.connect() as connection, connection.begin():
+                    if self._lock_wait_ms:
+                        connection.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_wait_ms}")
                     return run_group(connection, group, self._outage)
             except self._outage as exc:
                 if time.monotonic() > deadline:
@@ -338,12 +349,15 @@ class Store:
                     connection = self._idle.pop()
                 else:
                     connection = await psycopg.AsyncConnection.connect(self._conninfo)
+                    if self._lock_wait_ms:  # for the connection's life
+                        await connection.execute(f"SET lock_timeout = {self._lock_wait_ms}")
+                        await connection.commit()
                 try:
                     outcomes = await batch.run_async(connection, self.write_engine.dialect, jobs)
                     await connection.commit()  # if the batch has not
-                except self._outage:
-                    raise
                 except Exception as exc:  # undone; the writer threads run the jobs
+                    if isinstance(exc, self._outage) and not waited_too_long(exc):
+                        raise
                     log.debug("batch gave up on its group: %r", exc)
                     await connection.rollback()
                     outcomes = [(False, RunAlone())] * len(jobs)
