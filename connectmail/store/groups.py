@@ -162,16 +162,13 @@ def in_savepoint(
     driver.execute("SAVEPOINT unit")
     try:
         result = unit(connection)
-    except outage as exc:
-        if not waited_too_long(exc):
+    except Exception as exc:
+        held = waited_too_long(exc)
+        if isinstance(exc, outage) and not held:
             raise
         driver.execute("ROLLBACK TO SAVEPOINT unit")
         driver.execute("RELEASE SAVEPOINT unit")
-        return False, RowHeld()
-    except Exception as exc:
-        driver.execute("ROLLBACK TO SAVEPOINT unit")
-        driver.execute("RELEASE SAVEPOINT unit")
-        return False, exc
+        return False, RowHeld() if held else exc
     driver.execute("RELEASE SAVEPOINT unit")
     return True, result
 
