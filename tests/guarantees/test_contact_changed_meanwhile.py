@@ -18,17 +18,9 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.connect import Outpost, make_outpost
+from tests.support.connect import SEND_PATHS, Outpost, make_outpost
 from tests.support.databases import waiting_on_a_lock
 from tests.support.server import ServerProcess
-
-# With FromEmailAddress a send takes the event loop's batch; without it (the instance's
-# default sender) a writer thread's single-request path.
-PATHS = pytest.mark.parametrize("sender", [True, False], ids=["batched", "default-sender"])
-
-
-def _from(outpost: Outpost, sender: bool) -> dict[str, Any]:
-    return {"FromEmailAddress": {"EmailAddress": outpost.sender}} if sender else {}
 
 
 @pytest.fixture
@@ -57,15 +49,15 @@ def send_while_held(
         yield holder, answer
 
 
-@PATHS
+@SEND_PATHS
 def test_a_contact_ended_meanwhile_is_not_sent(
-    server: ServerProcess, postgres_url: str, sender: bool
+    server: ServerProcess, postgres_url: str, batched: bool
 ) -> None:
     client = server.client()
     outpost = make_outpost(client)
     contact_id = outpost.contact()
     ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
-    from_ = _from(outpost, sender)
+    from_ = outpost.sent_from(batched)
     with send_while_held(postgres_url, outpost, contact_id, ending, **from_) as (holder, answer):
         holder.commit()
         with pytest.raises(ClientError) as refused:
@@ -83,14 +75,14 @@ def test_a_contact_ended_meanwhile_is_not_sent(
     assert server.mailbox() == []
 
 
-@PATHS
+@SEND_PATHS
 def test_a_change_rolled_back_meanwhile_leaves_the_send_to_go(
-    server: ServerProcess, postgres_url: str, sender: bool
+    server: ServerProcess, postgres_url: str, batched: bool
 ) -> None:
     outpost = make_outpost(server.client())
     contact_id = outpost.contact()
     ending = "UPDATE contacts SET state = 'ENDED' WHERE id = %(id)s"
-    from_ = _from(outpost, sender)
+    from_ = outpost.sent_from(batched)
     with send_while_held(postgres_url, outpost, contact_id, ending, **from_) as (holder, answer):
         holder.rollback()
         assert answer.result(timeout=30)["ContactId"] == contact_id
@@ -106,7 +98,7 @@ def test_a_held_contact_holds_up_its_own_send_only(
     outpost = make_outpost(server.client())
     held, free = outpost.contact(), outpost.contact()
     keeping = "SELECT id FROM contacts WHERE id = %(id)s FOR UPDATE"
-    from_ = _from(outpost, True)
+    from_ = outpost.sent_from()
     with (
         send_while_held(postgres_url, outpost, held, keeping, **from_) as (holder, answer),
         ThreadPoolExecutor(1) as pool,

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.connect import make_outpost
+from tests.support.connect import SEND_PATHS, make_outpost
 from tests.support.databases import waiting_on_a_lock
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
@@ -41,19 +41,18 @@ def _state(url: str, contact_id: str) -> Any:
         return check.execute("SELECT state FROM contacts WHERE id = %s", (contact_id,)).fetchone()
 
 
-# With FromEmailAddress a send takes the event loop's batch; without it (the instance's
-# default sender) a writer thread's. A held contact goes to a writer thread either way.
-@pytest.mark.parametrize("sender", [True, False], ids=["batched", "default-sender"])
+# A held contact's send goes to a writer thread on either path.
+@SEND_PATHS
 def test_a_contact_held_too_long_answers_and_sends_nothing(
-    impatient: ServerProcess, postgres_url: str, sender: bool
+    impatient: ServerProcess, postgres_url: str, batched: bool
 ) -> None:
     """The send answers a retryable error once the wait is over; other writes go on
     meanwhile; once the row is let go, the same request with its token sends the email
     once."""
     outpost = make_outpost(impatient.client())
     held = outpost.contact()
-    from_: dict[str, Any] = {"FromEmailAddress": {"EmailAddress": outpost.sender}} if sender else {}
-    send: dict[str, Any] = {**from_, "ClientToken": f"held-{held}"}
+    from_ = outpost.sent_from(batched)
+    send = {**from_, "ClientToken": f"held-{held}"}
     with psycopg.connect(postgres_url) as holder:
         holder.execute("SELECT id FROM contacts WHERE id = %s FOR UPDATE", (held,))
         started = time.monotonic()
@@ -108,7 +107,7 @@ def test_a_delivery_record_held_up_does_not_hold_up_sends(
         env = {**IMPATIENT, "CONNECTMAIL_DELIVERY_LEASE_SECONDS": "3"}
         server = start_server("--database-url", postgres_url, "--relay", sink.url, env=env)
         outpost = make_outpost(server.client())
-        from_: dict[str, Any] = {"FromEmailAddress": {"EmailAddress": outpost.sender}}  # loop
+        from_ = outpost.sent_from()  # the event loop's batch
         first = outpost.contact()
         with psycopg.connect(postgres_url) as holder, ThreadPoolExecutor(1) as pool:
             outpost.send(first, to="first@example.org", **from_)

@@ -6,6 +6,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
+# Where a send is written on PostgreSQL: with FromEmailAddress the event loop's batch, without
+# it (the instance's default sender) a writer thread's. `sent_from` gives the parameters.
+SEND_PATHS = pytest.mark.parametrize("batched", [True, False], ids=["batched", "default-sender"])
+
 
 @dataclass
 class Outpost:
@@ -26,6 +32,10 @@ class Outpost:
             params["UserInfo"] = {"UserId": "agent-1"}
         params.update(extra)
         return str(self.client.create_contact(**params)["ContactId"])
+
+    def sent_from(self, batched: bool = True) -> dict[str, Any]:
+        """FromEmailAddress naming the outpost's sender, or nothing (the default sender)."""
+        return {"FromEmailAddress": {"EmailAddress": self.sender}} if batched else {}
 
     def send(
         self,
