@@ -26,7 +26,14 @@ from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose
 from connectmail.store.groups import Outcome as StoreOutcome
 from connectmail.store.groups import RunAlone
-from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows
+from connectmail.store.prepared import (
+    Prepared,
+    PreparedIn,
+    for_rows,
+    rows,
+    write_all,
+    write_all_async,
+)
 from connectmail.store.store import Store
 from connectmail.store.tables import messages, outbox
 
@@ -232,8 +239,7 @@ class RecordBatch:
     def run(self, connection: Connection, attempts: list[Delivered]) -> list[StoreOutcome]:
         simple = [a for a in attempts if self.takes(a)]
         if simple:
-            _DONE_OUTBOX.run_many(connection, _outbox_rows(simple))
-            _DONE_MESSAGE.run_many(connection, _message_rows(simple))
+            write_all(connection, _done_writes(simple)).close()
         done = {id(a) for a in simple}
         return [(True, None) if id(a) in done else (False, RunAlone()) for a in attempts]
 
@@ -245,9 +251,9 @@ class RecordBatch:
     async def run_async(
         self, connection: Any, dialect: Dialect, attempts: list[Delivered]
     ) -> list[StoreOutcome]:
-        async with connection.pipeline():
-            await _DONE_OUTBOX.queue_many_async(connection, dialect, _outbox_rows(attempts))
-            await _DONE_MESSAGE.queue_many_async(connection, dialect, _message_rows(attempts))
+        async with connection.pipeline():  # the writes and the commit: one round trip
+            await write_all_async(connection, dialect, _done_writes(attempts))
+            await connection.commit()
         return [(True, None)] * len(attempts)
 
     def run_alone(self, connection: Connection, attempt: Delivered) -> None:
@@ -255,6 +261,10 @@ class RecordBatch:
 
 
 RECORD_BATCH = RecordBatch()
+
+
+def _done_writes(attempts: list[Delivered]) -> list[tuple[Prepared, list[dict[str, Any]]]]:
+    return [(_DONE_OUTBOX, _outbox_rows(attempts)), (_DONE_MESSAGE, _message_rows(attempts))]
 
 
 def _outbox_rows(attempts: list[Delivered]) -> list[dict[str, Any]]:

@@ -30,6 +30,8 @@ from connectmail.store.prepared import (
     for_rows,
     pipeline,
     rows,
+    write_all,
+    write_all_async,
 )
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
@@ -122,9 +124,9 @@ class SendBatch:
             cursors = [statement.run(connection, params) for statement, params in group.reads()]
         writes = group.decide([rows(cursor) for cursor in cursors])
         if writes:
-            with pipeline(connection):  # the writes in one round trip on PostgreSQL
-                cursors = [statement.queue_many(connection, many) for statement, many in writes]
-            group.check(cursors[_MARK_SENT_AT].rowcount)
+            with pipeline(connection):  # one statement on PostgreSQL
+                marked = write_all(connection, writes)
+            group.check(marked.rowcount)
         return group.outcomes
 
     def takes(self, job: SendJob) -> bool:
@@ -144,8 +146,7 @@ class SendBatch:
         writes = group.decide([fetched(c.description, await c.fetchall()) for c in cursors])
         if writes:
             async with connection.pipeline():
-                for statement, many in writes:
-                    await statement.queue_many_async(connection, dialect, many)
+                await write_all_async(connection, dialect, writes)
                 await connection.commit()
         return group.outcomes
 
@@ -154,7 +155,6 @@ class SendBatch:
 
 
 SEND_BATCH = SendBatch()
-_MARK_SENT_AT = 2  # among the writes
 
 
 class _Group:
@@ -203,7 +203,8 @@ class _Group:
         ]
 
     def decide(self, found_rows: list[list[Fetched]]) -> list[tuple[Prepared, list[Any]]]:
-        """Each request's outcome from the rows `reads` found; the writes for those taken."""
+        """Each request's outcome from the rows `reads` found; the writes for those taken,
+        for `write_all`."""
         jobs = self.jobs
         found = {row.id: row for row in found_rows[0]}
         senders = {(row.instance_id, row.address): row for row in found_rows[1]}
@@ -246,10 +247,11 @@ class _Group:
         writes: list[tuple[Prepared, list[Any]]] = [
             (outbound.INSERT_MESSAGE, [a.message for a in self.accepted]),
             (outbound.INSERT_OUTBOX, [a.outbox for a in self.accepted]),
-            (contacts.MARK_SENT, [a.contact for a in self.accepted]),
         ]
         if self.tokens:  # a duplicate raises: one by one
             writes.append((_INSERT_TOKENS, self.tokens))
+        # Last: `write_all` gives its count, which `check` compares.
+        writes.append((contacts.MARK_SENT, [a.contact for a in self.accepted]))
         return writes
 
     def check(self, marked_sent: int) -> None:

@@ -12,9 +12,9 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from connectmail.errors import ServiceError
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows
+from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows, write_all
 from connectmail.store.store import Store
-from connectmail.store.tables import accounts
+from connectmail.store.tables import access_keys, accounts
 
 
 def migrated(url: str) -> Iterator[Store]:
@@ -166,6 +166,75 @@ def test_writes_of_many_rows_store_the_same_rows_one_by_one_or_together(store: S
     }
 
 
+ADD_KEYS = for_rows(insert(access_keys))
+
+
+def _key(key_id: str, account_id: str) -> dict[str, Any]:
+    return {
+        "access_key_id": key_id,
+        "account_id": account_id,
+        "secret_access_key": "secret",
+        "policy": None,
+        "is_root": False,
+        "created_at": 0.0,
+    }
+
+
+def test_writes_to_several_tables_at_once_count_the_rows_the_last_changed(store: Store) -> None:
+    """`write_all`: on PostgreSQL one statement, on SQLite one by one. A key may name an
+    account written with it (foreign keys are checked when the statement ends); the count is
+    the last write's."""
+    store.write_now(lambda c: ADD_ACCOUNTS.run_many(c, [{"id": "000000000001", "created_at": 1}]))
+
+    def writes(connection: Connection) -> int:
+        marked = write_all(
+            connection,
+            [
+                (ADD_ACCOUNTS, [{"id": "000000000002", "created_at": 2.0}]),
+                (ADD_KEYS, [_key("AKIDNEW", "000000000002"), _key("AKIDOLD", "000000000001")]),
+                (
+                    MOVE_ACCOUNTS,
+                    [
+                        {"id": "000000000001", "created_at": 10.0},
+                        {"id": "000000000404", "created_at": 1.0},  # no such account
+                    ],
+                ),
+            ],
+        )
+        return int(marked.rowcount)
+
+    assert store.write_now(writes) == 1
+    assert _created(store) == {"000000000001": 10.0, "000000000002": 2.0}
+    keys = store.read_now(
+        lambda c: sorted(c.execute(select(access_keys.c.access_key_id, access_keys.c.account_id)))
+    )
+    assert [tuple(row) for row in keys] == [
+        ("AKIDNEW", "000000000002"),
+        ("AKIDOLD", "000000000001"),
+    ]
+
+
+def test_writes_to_several_tables_at_once_fail_whole(pg_store: Store) -> None:
+    """A key naming no account fails the one statement: the account written with it is not
+    kept either (the caller's savepoint or transaction then goes on without them)."""
+
+    def writes(connection: Connection) -> None:
+        connection.exec_driver_sql("SAVEPOINT unit")
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            write_all(
+                connection,
+                [
+                    (ADD_ACCOUNTS, [{"id": "000000000003", "created_at": 3.0}]),
+                    (ADD_KEYS, [_key("AKIDNONE", "000000000999")]),
+                ],
+            )
+        connection.exec_driver_sql("ROLLBACK TO SAVEPOINT unit")
+        ADD_ACCOUNTS.run_many(connection, [{"id": "000000000004", "created_at": 4.0}])
+
+    pg_store.write_now(writes)
+    assert _created(pg_store) == {"000000000004": 4.0}
+
+
 def test_a_value_too_long_is_refused_together_as_one_by_one(pg_store: Store) -> None:
     """Not cut to the column's length (as a cast to VARCHAR(12) would): the whole write
     fails, in both forms."""
@@ -248,7 +317,7 @@ def pg_store(postgres_url: str) -> Iterator[Store]:
     yield from migrated(postgres_url)
 
 
-async def write_all(store: Store, batch: AccountBatch, jobs: list[str]) -> list[Any]:
+async def write_batched_all(store: Store, batch: AccountBatch, jobs: list[str]) -> list[Any]:
     """The jobs sent at once; their results in order."""
     return list(await asyncio.gather(*(store.write_batched(batch, job) for job in jobs)))
 
@@ -262,7 +331,7 @@ def test_loop_batches_on_postgresql_hand_what_they_leave_to_the_writer_threads(
     not_taken = ["300000000001"]  # takes() says no
 
     jobs = [*on_loop, *left, *not_taken]
-    assert asyncio.run(write_all(pg_store, batch, jobs)) == jobs
+    assert asyncio.run(write_batched_all(pg_store, batch, jobs)) == jobs
     assert sorted(batch.on_loop) == on_loop
     assert sorted(batch.alone) == [*left, *not_taken]
     assert _accounts(pg_store) == sorted(jobs)
@@ -270,7 +339,7 @@ def test_loop_batches_on_postgresql_hand_what_they_leave_to_the_writer_threads(
     # A group whose batch raises is undone whole; its jobs then commit in a thread.
     batch = AccountBatch()
     given_up = ["100000000100", AccountBatch.GIVE_UP, "100000000101"]
-    assert asyncio.run(write_all(pg_store, batch, given_up)) == given_up
+    assert asyncio.run(write_batched_all(pg_store, batch, given_up)) == given_up
     assert batch.on_loop == []
     assert sorted(batch.alone) == sorted(given_up)
     assert _accounts(pg_store) == sorted([*jobs, *given_up])
@@ -280,7 +349,7 @@ def test_loop_batches_survive_postgresql_dropping_their_connections(pg_store: St
     batch = AccountBatch()
 
     async def run() -> list[Any]:
-        first = await write_all(pg_store, batch, ["100000000001", "100000000002"])
+        first = await write_batched_all(pg_store, batch, ["100000000001", "100000000002"])
         dropped = await pg_store.read(
             lambda c: c.execute(
                 text(
@@ -290,7 +359,7 @@ def test_loop_batches_survive_postgresql_dropping_their_connections(pg_store: St
             ).scalar_one()
         )
         assert dropped >= 1  # the batcher's idle connection among them
-        return first + await write_all(pg_store, batch, ["100000000003", "100000000004"])
+        return first + await write_batched_all(pg_store, batch, ["100000000003", "100000000004"])
 
     assert asyncio.run(run()) == [f"10000000000{n}" for n in range(1, 5)]
     assert sorted(batch.on_loop) == [f"10000000000{n}" for n in range(1, 5)]
