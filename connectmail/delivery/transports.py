@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -36,7 +37,15 @@ class Envelope:
     subject: str
     mail_from: str
     recipients: list[str]
-    data: bytes
+    composer: Callable[[], bytes]
+
+    @cached_property
+    def data(self) -> bytes:
+        """The message's bytes, composed when first asked for. The relay transport asks
+        once it holds a connection: composed when a claim's messages started (about 200 us
+        each, turning HTML into text), they ran in one stretch of the event loop while every
+        connection's reply waited, and each SMTP transaction took 8 ms instead of 2."""
+        return self.composer()
 
 
 @dataclass
@@ -187,6 +196,11 @@ class SmtpRelayTransport:
             self._opening -= 1
             self._connected += 1
             break
+        try:
+            envelope.data  # noqa: B018 (composed now that a connection is ours)
+        except BaseException:
+            await self._checkin(client)
+            raise
         try:
             refused = await _transaction(client, envelope)
         except BaseException as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
+from typing import Any
 
 from connectmail.delivery.transports import Envelope, Outcome, RelaySettings, SmtpRelayTransport
 from tests.support.smtp import SmtpSink
@@ -27,7 +29,7 @@ def envelope() -> Envelope:
         subject="Hello",
         mail_from="support@example.com",
         recipients=["customer@example.org"],
-        data=b"Subject: Hello\r\n\r\nHello there\r\n",
+        composer=lambda: b"Subject: Hello\r\n\r\nHello there\r\n",
     )
 
 
@@ -79,5 +81,39 @@ def test_a_relay_that_turns_every_connection_away_gets_the_mail_retried() -> Non
             {"customer@example.org": "421 4.7.0 Error: too many connections from 127.0.0.1"}
         ] * 6
         assert sink.received == []
+    finally:
+        sink.stop()
+
+
+def test_a_message_is_composed_once_a_connection_is_held_and_a_failure_gives_it_back() -> None:
+    """The relay transport composes a message when it holds a connection for it (see
+    `Envelope.data`); a message that cannot be composed raises and leaves the connection to
+    the next, on the same single connection."""
+    sink = SmtpSink(data_delay=0.2).start()
+    transport = transport_for(sink, 1, Clock())
+    composed_while: list[int] = []
+
+    def composer() -> bytes:
+        composed_while.append(len(sink.received))
+        return b"Subject: Hello\r\n\r\nHello there\r\n"
+
+    def broken() -> bytes:
+        raise ValueError("cannot compose")
+
+    async def run() -> list[Any]:
+        first = replace(envelope(), composer=composer)
+        second = replace(envelope(), composer=composer)
+        sends = [transport.send(first), transport.send(replace(envelope(), composer=broken))]
+        outcomes = await asyncio.gather(*sends, transport.send(second), return_exceptions=True)
+        await transport.close()
+        return outcomes
+
+    try:
+        first, failed, second = asyncio.run(asyncio.wait_for(run(), 20))
+        assert first.delivered == second.delivered == ["customer@example.org"]
+        assert isinstance(failed, ValueError)
+        # One connection: the second was composed only once the first had been delivered.
+        assert composed_while == [0, 1]
+        assert len(sink.received) == 2
     finally:
         sink.stop()
