@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.connect import SEND_PATHS, make_outpost
-from tests.support.databases import waiting_on_a_lock
+from tests.support.databases import wait_for_statuses, waiting_on_a_lock
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
@@ -29,11 +29,6 @@ def impatient(postgres_url: str, start_server: Any) -> ServerProcess:
     """Mail captured; writes wait one second for a row held elsewhere."""
     started: ServerProcess = start_server("--database-url", postgres_url, env=IMPATIENT)
     return started
-
-
-def _statuses(url: str) -> list[str]:
-    with psycopg.connect(url) as check:
-        return [row[0] for row in check.execute("SELECT status FROM messages ORDER BY status")]
 
 
 def _state(url: str, contact_id: str) -> Any:
@@ -124,10 +119,8 @@ def test_a_delivery_record_held_up_does_not_hold_up_sends(
                 holder.rollback()
         # Recorded once the row was let go (or, had the record given up first, delivered
         # again once its lease ran out: at least once either way).
-        deadline = time.monotonic() + 30
-        while _statuses(postgres_url) != ["DELIVERED", "DELIVERED"]:
-            assert time.monotonic() < deadline, _statuses(postgres_url)
-            time.sleep(0.1)
+        delivered = ["DELIVERED", "DELIVERED"]
+        assert wait_for_statuses(postgres_url, delivered) == delivered
         recipients = [m.recipients[0] for m in sink.received]
         assert recipients.count("first@example.org") >= 1
         assert recipients.count("second@example.org") == 1

@@ -5,13 +5,11 @@ again in a writer thread, with the same outcome), so the server's debug log does
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
-
 from tests.support.connect import make_outpost
+from tests.support.databases import wait_for_statuses
 from tests.support.smtp import SmtpSink
 
 
@@ -30,14 +28,8 @@ def test_sends_and_their_delivery_records_are_written_on_the_event_loop(
 
     with ThreadPoolExecutor(10) as pool:  # concurrent: groups of several
         assert list(pool.map(send, contacts)) == contacts
-    deadline = time.monotonic() + 30
-    while True:
-        with psycopg.connect(postgres_url) as check:
-            statuses = check.execute("SELECT status, count(*) FROM messages GROUP BY 1").fetchall()
-        if statuses == [("DELIVERED", 30)]:
-            break
-        assert time.monotonic() < deadline, statuses
-        time.sleep(0.1)
+    delivered = ["DELIVERED"] * 30
+    assert wait_for_statuses(postgres_url, delivered) == delivered
     assert len(relay.received) == 30
     log = server.log()
     assert "batch gave up on its group" not in log, log

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,3 +47,17 @@ def waiting_on_a_lock(url: str) -> bool:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()
     return bool(found and found[0])
+
+
+def message_statuses(url: str) -> list[str]:
+    """The status of every message in the PostgreSQL database at `url`, sorted."""
+    with psycopg.connect(url) as check:
+        return [row[0] for row in check.execute("SELECT status FROM messages ORDER BY status")]
+
+
+def wait_for_statuses(url: str, expected: list[str], timeout: float = 30.0) -> list[str]:
+    """`message_statuses` once they are `expected`, or as they are after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (found := message_statuses(url)) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return found
