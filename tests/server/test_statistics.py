@@ -61,7 +61,9 @@ def _insert_tokens(url: str, first: int, count: int) -> None:
         connection.commit()
 
 
-def test_a_table_is_analyzed_again_once_it_changed_by_a_tenth(postgres_url: str) -> None:
+def test_a_table_is_analyzed_again_once_it_changed_by_as_many_rows_as_it_had(
+    postgres_url: str,
+) -> None:
     store = Store(postgres_url)
     try:
         store.migrate()
@@ -70,9 +72,9 @@ def test_a_table_is_analyzed_again_once_it_changed_by_a_tenth(postgres_url: str)
         assert store.read_now(stale_tables) == ["idempotency_keys"]
         store.read_now(lambda c: analyze_tables(["idempotency_keys"], c))
         assert store.read_now(stale_tables) == []
-        _insert_tokens(postgres_url, 1000, 90)  # 9%: not yet
+        _insert_tokens(postgres_url, 1000, 990)  # 99%: not yet
         assert store.read_now(stale_tables) == []
-        _insert_tokens(postgres_url, 1090, 20)  # 11% since the last ANALYZE
+        _insert_tokens(postgres_url, 1990, 20)  # 101% since the last ANALYZE
         assert store.read_now(stale_tables) == ["idempotency_keys"]
         reltuples = store.read_now(
             lambda c: c.execute(
