@@ -81,9 +81,9 @@ _STALE = text(
 # once it has doubled). Its statements (key lookups, foreign-key checks) are planned by the
 # order of magnitude of its rows, not by a tenth more or less, while each ANALYZE samples up
 # to 30,000 rows (300 x default_statistics_target). With autovacuum's tenth, a fresh
-# database under load re-analyzed the growing tables every second or two: a third of
-# PostgreSQL's CPU (perf), 170 to 225 µs of it per send against 123 to 145 with the
-# doubling. autovacuum, when on, still applies its own rule.
+# database under load re-analyzed the growing tables every second or two: up to a third of
+# PostgreSQL's CPU in a sampled window (perf), 170 to 225 µs of it per send against 123 to
+# 145 with the doubling. autovacuum, when on, still applies its own rule.
 STALE_FRACTION = 1.0
 
 
