@@ -59,8 +59,9 @@ class Settings(BaseSettings):
     # Processes serving the API; each runs its own delivery worker unless --no-deliver.
     workers: int = 1
     maintenance_interval_seconds: float = 600.0
-    # PostgreSQL: how often to look for busy tables changed by a tenth since their last
-    # ANALYZE, and analyze them (0: leave statistics to autovacuum).
+    # PostgreSQL: how often to look for busy tables changed by as many rows as they had at
+    # their last ANALYZE (`maintenance.STALE_FRACTION`), and analyze them (0: leave
+    # statistics to autovacuum).
     analyze_interval_seconds: float = 1.0
 
     log_level: str = "info"
