@@ -65,6 +65,13 @@ def _sqlite_engine(url: str, pool_size: int, *, immediate: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")
+        if immediate:
+            # A group's units each run in a savepoint, whose journal (the pages as they were)
+            # SQLite writes to a temporary file once it passes 64 KiB: one opened, written
+            # and unlinked in /var/tmp per group, a third of a send's bytes written. The
+            # write connection keeps it in memory (at most the pages the group changes, which
+            # the page cache holds anyway); readers keep the default, for their large sorts.
+            cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 
     @event.listens_for(engine, "begin")

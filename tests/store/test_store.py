@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,6 +114,42 @@ def test_write_turn_is_one_writer_among_processes(tmp_path: Any) -> None:
     finally:
         first.close()
         second.close()
+
+
+def _open_temporary_files() -> list[str]:
+    """The SQLite temporary files this process holds open (unlinked, named etilqs_*)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if "etilqs_" in target:
+            found.append(target)
+    return found
+
+
+def test_a_savepoint_journal_on_sqlite_stays_in_memory(tmp_path: Any) -> None:
+    """A group's units run in savepoints; their journal must not go to a temporary file
+    (one per group, opened, written and unlinked: a third of the bytes a send wrote)."""
+    store = Store(f"sqlite:///{tmp_path}/db.sqlite")
+    try:
+        store.migrate()
+        rows = [{"id": f"{n:012d}", "created_at": 0.0} for n in range(20_000)]
+        store.write_now(lambda connection: connection.execute(insert(accounts), rows))
+
+        def change_every_page(connection: Connection) -> tuple[int, list[str]]:
+            with connection.begin_nested():  # as each unit of a group
+                changed = connection.execute(update(accounts).values(created_at=1.0)).rowcount
+                return changed, _open_temporary_files()
+
+        changed, temporary = store.write_now(change_every_page)
+        assert changed == 20_000  # well past the 64 KiB SQLite keeps in memory by default
+        assert temporary == []
+        total = select(func.sum(accounts.c.created_at))
+        assert store.read_now(lambda c: c.execute(total).scalar()) == 20_000.0
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 100])
