@@ -47,7 +47,23 @@ def create_engines(url: str, *, readers: int) -> tuple[Engine, Engine]:
     return write, read
 
 
-def _sqlite_engine(url: str, pool_size: int, *, immediate: bool) -> Engine:
+def batch_engine(url: str) -> Engine:
+    """SQLite: the write connection of the event loop's groups (see Store.write_batched).
+
+    A group's batch runs in a savepoint, whose journal (the pages as they were) SQLite writes
+    to a temporary file once it passes 64 KiB: one opened, written and unlinked in /var/tmp
+    per group, a third of the bytes a send wrote. This connection keeps it in memory, which
+    is safe because a group's changes are bounded (at most MAX_GROUP jobs of a few rows
+    each, pages the page cache holds anyway). The writer threads' connection keeps the
+    default: a unit may change a whole table (clearing the mailbox: its journal in memory
+    would be the table's size).
+    """
+    return _sqlite_engine(normalize_url(url), 1, immediate=True, journal_in_memory=True)
+
+
+def _sqlite_engine(
+    url: str, pool_size: int, *, immediate: bool, journal_in_memory: bool = False
+) -> Engine:
     engine = create_engine(
         url,
         pool_size=pool_size,
@@ -65,12 +81,7 @@ def _sqlite_engine(url: str, pool_size: int, *, immediate: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA cache_size=-65536")
-        if immediate:
-            # A group's units each run in a savepoint, whose journal (the pages as they were)
-            # SQLite writes to a temporary file once it passes 64 KiB: one opened, written
-            # and unlinked in /var/tmp per group, a third of a send's bytes written. The
-            # write connection keeps it in memory (at most the pages the group changes, which
-            # the page cache holds anyway); readers keep the default, for their large sorts.
+        if journal_in_memory:
             cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
 

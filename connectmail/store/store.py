@@ -10,7 +10,8 @@ while a unit that fails rolls back alone. Two writers share the work:
   their statements are few and short, and running them where the request already is avoids
   handing the interpreter lock back and forth between threads, which otherwise costs more
   than the statements. On SQLite only the commit's fsync goes to a thread; both writers take
-  the write turn (see groups.WriteTurn), so they never write at the same time. On PostgreSQL
+  the write turn (see groups.WriteTurn), so they never write at the same time (each on a
+  connection of its own: see database.batch_engine). On PostgreSQL
   a group waits for the database on a psycopg AsyncConnection (see `_run_on_loop`).
 """
 
@@ -30,7 +31,13 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 
-from connectmail.store.database import create_engines, is_sqlite, migrate, normalize_url
+from connectmail.store.database import (
+    batch_engine,
+    create_engines,
+    is_sqlite,
+    migrate,
+    normalize_url,
+)
 from connectmail.store.groups import (
     Batch,
     LoopBatch,
@@ -73,6 +80,8 @@ class Store:
         self.url = normalize_url(url)
         self.sqlite = is_sqlite(self.url)
         self.write_engine, self.read_engine = create_engines(self.url, readers=readers)
+        # SQLite: the loop's groups write on a connection of their own (see batch_engine).
+        self._batch_engine = batch_engine(self.url) if self.sqlite else self.write_engine
         # Statements run through SQLAlchemy raise its exceptions; prepared ones (see
         # prepared.py) raise the driver's own. Both kinds are classified alike.
         dbapi = self.write_engine.dialect.dbapi
@@ -132,6 +141,8 @@ class Store:
         self._close_idle()
         self._turn.close()
         self.write_engine.dispose()
+        if self._batch_engine is not self.write_engine:
+            self._batch_engine.dispose()
         self.read_engine.dispose()
 
     # -- reads -------------------------------------------------------------------------------
@@ -268,7 +279,7 @@ class Store:
             turn_held = False  # a retry takes it again
             held = True
             try:
-                with self.write_engine.connect() as connection:
+                with self._batch_engine.connect() as connection:
                     transaction = connection.begin()
                     outcomes = run_group(connection, group, self._outage)
                     # The turn goes the moment the commit is done, not when this loop next

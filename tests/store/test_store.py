@@ -129,27 +129,65 @@ def _open_temporary_files() -> list[str]:
     return found
 
 
-def test_a_savepoint_journal_on_sqlite_stays_in_memory(tmp_path: Any) -> None:
-    """A group's units run in savepoints; their journal must not go to a temporary file
-    (one per group, opened, written and unlinked: a third of the bytes a send wrote)."""
+ROWS = 20_000  # their pages, changed in a savepoint, pass the 64 KiB SQLite keeps in memory
+
+
+class ChangeEveryRow:
+    """A batch that changes every account in its group's savepoint, and reports the
+    temporary files open meanwhile."""
+
+    def run(self, connection: Connection, jobs: list[Any]) -> list[Outcome]:
+        changed = connection.execute(update(accounts).values(created_at=1.0)).rowcount
+        return [(True, (changed, _open_temporary_files())) for _ in jobs]
+
+    def run_alone(self, connection: Connection, job: Any) -> Any:
+        raise AssertionError("the batch ran whole")
+
+
+@pytest.fixture
+def sqlite_with_accounts(tmp_path: Any) -> Iterator[Store]:
     store = Store(f"sqlite:///{tmp_path}/db.sqlite")
     try:
         store.migrate()
-        rows = [{"id": f"{n:012d}", "created_at": 0.0} for n in range(20_000)]
+        rows = [{"id": f"{n:012d}", "created_at": 0.0} for n in range(ROWS)]
         store.write_now(lambda connection: connection.execute(insert(accounts), rows))
-
-        def change_every_page(connection: Connection) -> tuple[int, list[str]]:
-            with connection.begin_nested():  # as each unit of a group
-                changed = connection.execute(update(accounts).values(created_at=1.0)).rowcount
-                return changed, _open_temporary_files()
-
-        changed, temporary = store.write_now(change_every_page)
-        assert changed == 20_000  # well past the 64 KiB SQLite keeps in memory by default
-        assert temporary == []
-        total = select(func.sum(accounts.c.created_at))
-        assert store.read_now(lambda c: c.execute(total).scalar()) == 20_000.0
+        yield store
     finally:
         store.close()
+
+
+def _total(store: Store) -> Any:
+    total = select(func.sum(accounts.c.created_at))
+    return store.read_now(lambda connection: connection.execute(total).scalar())
+
+
+def test_a_loop_group_on_sqlite_keeps_its_savepoint_journal_in_memory(
+    sqlite_with_accounts: Store,
+) -> None:
+    """The hot path's groups run in savepoints; their journal must not go to a temporary
+    file (one per group, opened, written and unlinked: a third of the bytes a send wrote)."""
+    store = sqlite_with_accounts
+    changed, temporary = asyncio.run(store.write_batched(ChangeEveryRow(), "job"))
+    assert changed == ROWS
+    assert temporary == []
+    assert _total(store) == float(ROWS)  # and the change committed
+
+
+def test_a_unit_on_sqlite_that_changes_a_whole_table_journals_to_a_file(
+    sqlite_with_accounts: Store,
+) -> None:
+    """A writer thread's unit is not bounded (clearing the mailbox changes a whole table):
+    its savepoint journal goes to a temporary file, not into the server's memory."""
+    store = sqlite_with_accounts
+
+    def change_every_row(connection: Connection) -> tuple[int, list[str]]:
+        changed = connection.execute(update(accounts).values(created_at=2.0)).rowcount
+        return changed, _open_temporary_files()
+
+    changed, temporary = asyncio.run(store.write(change_every_row))
+    assert changed == ROWS
+    assert len(temporary) == 1
+    assert _total(store) == 2.0 * ROWS
 
 
 @pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 100])
