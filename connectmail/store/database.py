@@ -53,10 +53,10 @@ def batch_engine(url: str) -> Engine:
     A group's batch runs in a savepoint, whose journal (the pages as they were) SQLite writes
     to a temporary file once it passes 64 KiB: one opened, written and unlinked in /var/tmp
     per group, a third of the bytes a send wrote. This connection keeps it in memory, which
-    is safe because a group's changes are bounded (at most MAX_GROUP jobs of a few rows
-    each, pages the page cache holds anyway). The writer threads' connection keeps the
-    default: a unit may change a whole table (clearing the mailbox: its journal in memory
-    would be the table's size).
+    is safe because a group's changes are bounded (at most MAX_GROUP jobs, each a send or
+    a delivery's record of a few rows: pages the page cache holds anyway). The writer
+    threads' connection keeps the default: a unit may change a whole table (clearing the
+    mailbox: its journal in memory would be the table's size).
     """
     return _sqlite_engine(normalize_url(url), 1, immediate=True, journal_in_memory=True)
 

@@ -11,8 +11,8 @@ while a unit that fails rolls back alone. Two writers share the work:
   handing the interpreter lock back and forth between threads, which otherwise costs more
   than the statements. On SQLite only the commit's fsync goes to a thread; both writers take
   the write turn (see groups.WriteTurn), so they never write at the same time (each on a
-  connection of its own: see database.batch_engine). On PostgreSQL
-  a group waits for the database on a psycopg AsyncConnection (see `_run_on_loop`).
+  connection of its own: see database.batch_engine). On PostgreSQL a group waits for the
+  database on a psycopg AsyncConnection (see `_run_on_loop`).
 """
 
 from __future__ import annotations
