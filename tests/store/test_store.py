@@ -146,14 +146,10 @@ class ChangeEveryRow:
 
 @pytest.fixture
 def sqlite_with_accounts(tmp_path: Any) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path}/db.sqlite")
-    try:
-        store.migrate()
-        rows = [{"id": f"{n:012d}", "created_at": 0.0} for n in range(ROWS)]
+    rows = [{"id": f"{n:012d}", "created_at": 0.0} for n in range(ROWS)]
+    for store in migrated(f"sqlite:///{tmp_path}/db.sqlite"):  # one store, closed after
         store.write_now(lambda connection: connection.execute(insert(accounts), rows))
         yield store
-    finally:
-        store.close()
 
 
 def _total(store: Store) -> Any:
