@@ -4,6 +4,7 @@ open-loop sender at a fixed rate (for accept-to-arrival latency)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +31,12 @@ class LoadResult:
 
 
 def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
+    """Write `requests` for wrk, one a line, and sync the file to disk before returning.
+
+    A run's file is about 135 MB. Left dirty, the kernel writes it back 30 s later
+    (`vm.dirty_expire_centisecs`), in the middle of the next run or the one after, and the
+    server's fsyncs wait behind it: the first of three runs had none of that to contend with.
+    """
     count = 0
     with path.open("w") as handle:
         for request in requests:
@@ -38,6 +45,8 @@ def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
             assert "\t" not in body and "\n" not in body
             handle.write(f"{request.method}\t{request.path}\t{headers}\t{body}\n")
             count += 1
+        handle.flush()
+        os.fsync(handle.fileno())
     return count
 
 
