@@ -80,6 +80,7 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
         "non_2xx": sum(r.non_2xx for r in results),
         "errors": sum(r.errors for r in results),
         "runs": [round(r.rate, 1) for r in results],
+        "p99_runs_ms": [round(r.p99_ms, 2) for r in results],
     }
 
 
