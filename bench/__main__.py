@@ -199,6 +199,7 @@ def render(report: dict[str, Any]) -> str:
         """An accept-rate measurement: its rate, and its latency on the line below."""
         row(label, lambda r: f"{r[key]['rate']:,.0f}")
         row("  p50 / p99 latency (ms)", lambda r: f"{r[key]['p50_ms']} / {r[key]['p99_ms']}")
+        row("  CPU µs per request: server / database", lambda r: _cpu_cell(r[key]))
 
     accepted("StartOutboundEmailContact RAW, accepted/s", "accept_raw")
     row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])
@@ -254,18 +255,33 @@ def render(report: dict[str, Any]) -> str:
     )
     refs = []
     if "bare_asgi" in report:
-        refs.append(f"bare ASGI endpoint: {report['bare_asgi']['rate']:,.0f} req/s")
+        refs.append(f"bare ASGI endpoint: {_reference(report['bare_asgi'])}")
     if "bare_starlette" in report:
-        refs.append(f"bare Starlette endpoint: {report['bare_starlette']['rate']:,.0f} req/s")
+        refs.append(f"bare Starlette endpoint: {_reference(report['bare_starlette'])}")
     if "bare_asgi_processes" in report:
         refs.append(
             f"bare ASGI endpoint, {processes} processes: "
-            f"{report['bare_asgi_processes']['rate']:,.0f} req/s"
+            f"{_reference(report['bare_asgi_processes'])}"
         )
     if "moto_sesv2" in report:
         moto = report["moto_sesv2"]
-        refs.append(f"moto SES v2 SendEmail: {moto['rate']:,.0f} req/s ({moto['non_2xx']} non-2xx)")
+        refs.append(f"moto SES v2 SendEmail: {_reference(moto)}, {moto['non_2xx']} non-2xx")
     return "\n".join(lines + (["", *refs] if refs else []))
+
+
+def _cpu_cell(measured: dict[str, Any]) -> str:
+    """`server / database` CPU per request, `-` where not measured."""
+    return " / ".join(
+        f"{measured[f'{kind}_cpu_us']:.0f}" if f"{kind}_cpu_us" in measured else "-"
+        for kind in ("server", "database")
+    )
+
+
+def _reference(measured: dict[str, Any]) -> str:
+    cpu = measured.get("server_cpu_us")
+    return f"{measured['rate']:,.0f} req/s" + (
+        f" ({cpu:.0f} µs of CPU a request)" if cpu is not None else ""
+    )
 
 
 if __name__ == "__main__":

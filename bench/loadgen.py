@@ -10,10 +10,11 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bench.processes import cpu_seconds, cpu_used, postgres_processes, process_tree
 from bench.signing import SignedRequest
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -28,6 +29,11 @@ class LoadResult:
     p99_ms: float
     non_2xx: int
     errors: int
+    # CPU per request (µs) over the run: the server's processes, and PostgreSQL's when the
+    # server uses it. (Not wrk's: its reading of the request file, before the run, would
+    # count; sampled during runs, wrk used about 12 µs a request.)
+    server_cpu_us: float | None = None
+    database_cpu_us: float | None = None
 
 
 def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
@@ -58,8 +64,20 @@ def require_wrk() -> str:
 
 
 def run_wrk(
-    endpoint: str, requests_file: Path, *, seconds: float, connections: int, threads: int = 1
+    endpoint: str,
+    requests_file: Path,
+    *,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    server: int | None = None,
+    database: bool = False,
 ) -> LoadResult:
+    """wrk's result; with `server` (a pid), also the CPU that process and its children, and
+    with `database` PostgreSQL's processes, used per request meanwhile."""
+    watched = process_tree(server) if server is not None else []
+    server_before = cpu_seconds(watched)
+    database_before = cpu_seconds(postgres_processes()) if database else {}
     output = subprocess.run(
         [
             require_wrk(),
@@ -80,7 +98,21 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
-    return parse_wrk(output)
+    result = parse_wrk(output)
+    per_request = 1e6 / max(1, result.requests)
+    return replace(
+        result,
+        server_cpu_us=(
+            round(cpu_used(server_before, cpu_seconds(process_tree(server))) * per_request, 1)
+            if server is not None
+            else None
+        ),
+        database_cpu_us=(
+            round(cpu_used(database_before, cpu_seconds(postgres_processes())) * per_request, 1)
+            if database
+            else None
+        ),
+    )
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

@@ -1,7 +1,8 @@
-"""Processes the benchmark runs: connectmail, the references, relays; and their memory."""
+"""Processes the benchmark runs: connectmail, the references, relays; their memory and CPU."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -27,6 +28,62 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer")
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers, say)."""
+    found = [pid]
+    for each in found:  # grows as it goes
+        for task in _listdir(f"/proc/{each}/task"):
+            try:
+                children = Path(f"/proc/{each}/task/{task}/children").read_text().split()
+            except OSError:
+                continue
+            found += [int(child) for child in children]
+    return found
+
+
+def postgres_processes() -> list[int]:
+    """Every PostgreSQL process of the machine: the backends serving connectmail's
+    connections and the server's own (WAL writer, checkpointer, background writer)."""
+    found = []
+    for entry in _listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU each process has used so far (its threads included)."""
+    used = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return used
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two `cpu_seconds` readings; a process that started in
+    between counts from zero, one that ended is not counted."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def rss_bytes(pid: int) -> int:

@@ -81,12 +81,29 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
         "errors": sum(r.errors for r in results),
         "runs": [round(r.rate, 1) for r in results],
         "p99_runs_ms": [round(r.p99_ms, 2) for r in results],
+        **_cpu(results),
     }
+
+
+def _cpu(results: list[LoadResult]) -> dict[str, Any]:
+    """Median CPU per request (µs) of each kind the runs measured, and every run's."""
+    found: dict[str, Any] = {}
+    for kind in ("server", "database"):
+        values = [getattr(r, f"{kind}_cpu_us") for r in results]
+        if values and all(v is not None for v in values):
+            found[f"{kind}_cpu_us"] = round(statistics.median(values), 1)
+            found[f"{kind}_cpu_us_runs"] = values
+    return found
 
 
 def _pid(server: ServerProcess) -> int:
     assert server.process is not None
     return server.process.pid
+
+
+def _program_pid(program: Program) -> int:
+    assert program.process is not None
+    return program.process.pid
 
 
 def _credentials(server: ServerProcess) -> Credentials:
@@ -184,6 +201,8 @@ def accept_rate(
                         path,
                         seconds=options.seconds,
                         connections=options.connections,
+                        server=_pid(server),
+                        database=backend == "postgresql",
                     )
                 )
         finally:
@@ -210,6 +229,7 @@ def bare_asgi_rate(
                 path,
                 seconds=options.seconds,
                 connections=options.connections,
+                server=_program_pid(program),
             )
             for _ in range(options.runs)
         ]
@@ -261,7 +281,13 @@ def moto_rate(options: Options, work: Path) -> dict[str, Any]:
         path = work / "moto.txt"
         write_requests(path, signed)
         results = [
-            run_wrk(endpoint, path, seconds=options.seconds, connections=options.connections)
+            run_wrk(
+                endpoint,
+                path,
+                seconds=options.seconds,
+                connections=options.connections,
+                server=_program_pid(program),
+            )
             for _ in range(options.runs)
         ]
     finally:

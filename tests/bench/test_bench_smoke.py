@@ -31,4 +31,11 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert sqlite["soak"]["rss_end_mb"] > 0 and sqlite["soak"]["growth"] is not None
     assert report["bare_asgi"]["rate"] > 0 and report["moto_sesv2"]["rate"] > 0
     assert report["bare_starlette"]["rate"] > 0 and report["bare_asgi_processes"]["rate"] > 0
+    # CPU per request: the server's, and PostgreSQL's where it ran.
+    for backend, results in report["backends"].items():
+        raw = results["accept_raw"]
+        assert raw["server_cpu_us"] > 0, backend
+        assert (raw.get("database_cpu_us", 0) > 0) == (backend == "postgresql"), backend
+    assert report["bare_asgi"]["server_cpu_us"] > 0
     assert "StartOutboundEmailContact RAW, accepted/s" in result.stdout
+    assert "CPU µs per request: server / database" in result.stdout
