@@ -251,9 +251,9 @@ class RecordBatch:
     async def run_async(
         self, connection: Any, dialect: Dialect, attempts: list[Delivered]
     ) -> list[StoreOutcome]:
-        async with connection.pipeline():  # the writes and the commit: one round trip
-            await write_all_async(connection, dialect, _done_writes(attempts))
-            await connection.commit()
+        # One statement (see `write_all_async`), atomic on its own: the connection is in
+        # autocommit mode (see `groups.LoopBatch`), so no BEGIN and COMMIT, one round trip.
+        await write_all_async(connection, dialect, _done_writes(attempts))
         return [(True, None)] * len(attempts)
 
     def run_alone(self, connection: Connection, attempt: Delivered) -> None:

@@ -26,6 +26,8 @@ from connectmail.store.prepared import (
     Fetched,
     Prepared,
     PreparedIn,
+    begin_async,
+    commit_async,
     fetched,
     for_rows,
     pipeline,
@@ -136,18 +138,20 @@ class SendBatch:
     async def run_async(
         self, connection: Any, dialect: Dialect, jobs: list[SendJob]
     ) -> list[Outcome]:
-        """`run` on a psycopg AsyncConnection, in its open transaction, which it commits
-        with its writes: one round trip for both. The contacts stay locked from the read to
-        the commit, so none of them can have been sent meanwhile (the check `run` makes
-        before its commit); a statement that fails stops the COMMIT queued after it."""
+        """`run` on a psycopg AsyncConnection in autocommit mode (see `groups.LoopBatch`),
+        in two round trips: BEGIN with the reads, then the writes with COMMIT. The contacts
+        stay locked from the read to the commit, so none of them can have been sent
+        meanwhile (the check `run` makes before its commit); a statement that fails stops
+        the COMMIT queued after it. With nothing to write, the store commits."""
         group = _Group(jobs)
         async with connection.pipeline():
+            await begin_async(connection)
             cursors = [await s.run_async(connection, dialect, p) for s, p in group.reads()]
         writes = group.decide([fetched(c.description, await c.fetchall()) for c in cursors])
         if writes:
             async with connection.pipeline():
                 await write_all_async(connection, dialect, writes)
-                await connection.commit()
+                await commit_async(connection)
         return group.outcomes
 
     def run_alone(self, connection: Connection, job: SendJob) -> dict[str, Any]:

@@ -44,10 +44,16 @@ class Batch(Protocol):
 @runtime_checkable
 class LoopBatch(Batch, Protocol):
     """A batch that can also run on the event loop over psycopg's AsyncConnection
-    (PostgreSQL), in a transaction of its own: what it raises undoes the whole group, and
-    every job then goes to `run` in a writer thread, as do the jobs it answers RunAlone.
-    `run_async` may commit the transaction itself, with its last statements; the store
-    commits it otherwise."""
+    (PostgreSQL): what it raises undoes the whole group, and every job then goes to `run`
+    in a writer thread, as do the jobs it answers RunAlone.
+
+    The connection is in autocommit mode, so that the batch chooses its round trips:
+    psycopg, left to open a transaction itself, sends BEGIN with a sync of its own (a round
+    trip before the first statement), and `commit()` in a pipeline syncs again before the
+    pipeline's own sync. A batch whose work is one statement needs no transaction; one of
+    several queues BEGIN before its first statement (`BEGIN`, in the same pipeline) and may
+    queue COMMIT after its last (`COMMIT`). The store commits a transaction left open and
+    rolls back one that failed."""
 
     def takes(self, job: Any) -> bool: ...
 

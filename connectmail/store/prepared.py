@@ -205,6 +205,18 @@ def for_rows(
     return Prepared(statement, together=_Together(changed))
 
 
+async def begin_async(connection: Any) -> None:
+    """Open a transaction on a psycopg AsyncConnection in autocommit mode (see
+    `groups.LoopBatch`); in a pipeline, queued with what follows, no round trip of its own."""
+    await connection.execute(b"BEGIN")
+
+
+async def commit_async(connection: Any) -> None:
+    """Commit what `begin_async` opened; in a pipeline, queued after the last statement,
+    acknowledged with the pipeline's sync (psycopg's `commit()` syncs again first)."""
+    await connection.execute(b"COMMIT")
+
+
 def write_all(connection: Connection, writes: Sequence[tuple[Prepared, list[Any]]]) -> Any:
     """Each statement of `writes` (built by `for_rows`) for its rows; the cursor of the
     last, whose rowcount is the rows that one changed (inside `pipeline`, known once the

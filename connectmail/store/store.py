@@ -359,13 +359,15 @@ class Store:
                 if reused:
                     connection = self._idle.pop()
                 else:
-                    connection = await psycopg.AsyncConnection.connect(self._conninfo)
+                    # Autocommit: the batch opens its transaction (see groups.LoopBatch).
+                    connection = await psycopg.AsyncConnection.connect(
+                        self._conninfo, autocommit=True
+                    )
                     if self._lock_wait_ms:  # for the connection's life
                         await connection.execute(f"SET lock_timeout = {self._lock_wait_ms}")
-                        await connection.commit()
                 try:
                     outcomes = await batch.run_async(connection, self.write_engine.dialect, jobs)
-                    await connection.commit()  # if the batch has not
+                    await connection.commit()  # if the batch left its transaction open
                 except Exception as exc:  # undone; the writer threads run the jobs
                     if isinstance(exc, self._outage) and not waited_too_long(exc):
                         raise

@@ -13,7 +13,14 @@ from sqlalchemy import Connection, bindparam, func, insert, select, text, update
 
 from connectmail.errors import ServiceError
 from connectmail.store.groups import Outcome, RunAlone
-from connectmail.store.prepared import Prepared, PreparedIn, for_rows, rows, write_all
+from connectmail.store.prepared import (
+    Prepared,
+    PreparedIn,
+    begin_async,
+    for_rows,
+    rows,
+    write_all,
+)
 from connectmail.store.store import Store
 from connectmail.store.tables import access_keys, accounts
 
@@ -358,6 +365,7 @@ class AccountBatch:
         return not job.startswith("3")
 
     async def run_async(self, connection: Any, dialect: Any, jobs: list[str]) -> list[Outcome]:
+        await begin_async(connection)  # several statements: a transaction (autocommit)
         outcomes: list[Outcome] = []
         for job in jobs:
             if job == self.GIVE_UP:
