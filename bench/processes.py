@@ -87,15 +87,9 @@ def _listdir(path: str) -> list[str]:
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its children (uvicorn workers)."""
+    """Resident memory of a process and its descendants (uvicorn workers)."""
     total = 0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for each in pids:
+    for each in process_tree(pid):
         try:
             for line in Path(f"/proc/{each}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):

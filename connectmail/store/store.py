@@ -323,10 +323,10 @@ class Store:
         One group at a time: what arrives while a group is in flight makes the next, larger
         group, and each group costs the loop the same few commands whatever its size (a send
         group: BEGIN and three reads, then one statement of writes and COMMIT: two round
-        trips). At 500 sends a second with
-        delivery on, three groups in flight at once made groups of one or two and took the
-        process to saturation (accept-to-arrival p50 from 50 ms to 2 s, run to run); under
-        wrk, a second group started once 16 jobs waited gained nothing (README).
+        trips). At 500 sends a second with delivery on, three groups in flight at once made
+        groups of one or two and took the process to saturation (accept-to-arrival p50 from
+        50 ms to 2 s, run to run); under wrk, a second group started once 16 jobs waited
+        gained nothing (README).
         """
         while self._batched:
             batch = self._batched[0].batch

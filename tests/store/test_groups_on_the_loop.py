@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
-from sqlalchemy.engine import make_url
 
 from connectmail.aws import Principal, RequestContext
 from connectmail.config import Settings
@@ -60,12 +59,11 @@ def test_a_send_group_holds_its_contacts_from_its_reads_to_its_commit(
     server = start_server("--database-url", postgres_url, "--no-deliver")
     outpost = make_outpost(server.client())
     contact_id = outpost.contact()
-    conninfo = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
     seen: list[str] = []
     decide = send_batch._Group.decide
 
     def looking(group: Any, found_rows: Any) -> Any:
-        with psycopg.connect(conninfo, autocommit=True) as other:
+        with psycopg.connect(postgres_url, autocommit=True) as other:
             try:
                 other.execute(
                     "SELECT 1 FROM contacts WHERE id = %s FOR NO KEY UPDATE NOWAIT", [contact_id]
