@@ -193,16 +193,22 @@ def test_a_unit_on_sqlite_that_changes_a_whole_table_journals_to_a_file(
     assert _total(store) == 2.0 * ROWS
 
 
-@pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 100])
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 33, 64, 100])
 def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: int) -> None:
-    """IN lists are padded to a power of two (see PreparedIn): same rows as unpadded."""
+    """IN lists are padded to a power of two on SQLite and passed as one JSON array on
+    PostgreSQL (see PreparedIn): the same rows as an IN of the values themselves, JSON's
+    special characters included."""
+    special = '0000000"\\é'
     for n in range(120):
         store.write_now(add_account(f"{n:012d}"))
+    store.write_now(add_account(special))
     among = PreparedIn(lambda ids: select(accounts.c.id).where(accounts.c.id.in_(ids)))
     wanted = [f"{n:012d}" for n in range(0, 3 * length, 3)][:length]
-    asked = [*wanted, f"{999:012d}"] if length % 2 else wanted  # one that matches nothing
-    found = store.read_now(lambda c: [row.id for row in rows(among.run(c, asked))])
-    assert sorted(found) == sorted(w for w in wanted if int(w) < 120)
+    if length % 2:
+        wanted[-1:] = [special, f"{999:012d}"]  # and one that matches nothing
+    found = store.read_now(lambda c: [row.id for row in rows(among.run(c, wanted))])
+    assert sorted(found) == sorted(w for w in wanted if w == special or int(w) < 120)
+    assert (special in found) == bool(length % 2)
 
 
 ADD_ACCOUNTS = for_rows(insert(accounts))
