@@ -200,6 +200,13 @@ def render(report: dict[str, Any]) -> str:
         row(label, lambda r: f"{r[key]['rate']:,.0f}")
         row("  p50 / p99 latency (ms)", lambda r: f"{r[key]['p50_ms']} / {r[key]['p99_ms']}")
         row("  CPU µs per request: server / database", lambda r: _cpu_cell(r[key]))
+        row(
+            "  PostgreSQL checkpoints in the runs: requested / timed",
+            lambda r: (
+                f"{'+'.join(map(str, r[key]['checkpoints_requested_runs']))} / "
+                f"{'+'.join(map(str, r[key]['checkpoints_timed_runs']))}"
+            ),
+        )
 
     accepted("StartOutboundEmailContact RAW, accepted/s", "accept_raw")
     row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])
@@ -227,6 +234,11 @@ def render(report: dict[str, Any]) -> str:
             f"{r['delivery']['rate']:,.0f} ({r['delivery']['ratio']} of aiosmtplib "
             f"alone: {r['delivery']['baseline_rate']:,.0f})"
         ),
+    )
+    row("  CPU µs per email: connectmail / database / relay", lambda r: _delivery_cpu(r))
+    row(
+        "  aiosmtplib alone, CPU µs per email: sender / relay",
+        lambda r: _delivery_cpu(r, "baseline_sender", "baseline_relay"),
     )
     row(
         "accept-to-arrival p50 / p99 (ms)",
@@ -274,6 +286,15 @@ def _cpu_cell(measured: dict[str, Any]) -> str:
     return " / ".join(
         f"{measured[f'{kind}_cpu_us']:.0f}" if f"{kind}_cpu_us" in measured else "-"
         for kind in ("server", "database")
+    )
+
+
+def _delivery_cpu(results: dict[str, Any], *kinds: str) -> str:
+    """The delivery measurement's CPU per email of `kinds`, `-` where not measured."""
+    measured = results["delivery"]
+    return " / ".join(
+        f"{measured[f'{kind}_cpu_us']:.0f}" if f"{kind}_cpu_us" in measured else "-"
+        for kind in kinds or ("server", "database", "relay")
     )
 
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench.processes import cpu_seconds, cpu_used, postgres_processes, process_tree
+from bench.processes import (
+    cpu_seconds,
+    cpu_used,
+    postgres_checkpoints,
+    postgres_processes,
+    process_tree,
+)
 from bench.signing import SignedRequest
 
 WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
@@ -34,6 +40,8 @@ class LoadResult:
     # count; sampled during runs, wrk used about 12 µs a request.)
     server_cpu_us: float | None = None
     database_cpu_us: float | None = None
+    # PostgreSQL's checkpoints during the run (requested, timed), when the server uses it.
+    checkpoints: tuple[int, int] | None = None
 
 
 def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
@@ -78,6 +86,7 @@ def run_wrk(
     watched = process_tree(server) if server is not None else []
     server_before = cpu_seconds(watched)
     database_before = cpu_seconds(postgres_processes()) if database else {}
+    checkpoints_before = postgres_checkpoints() if database else None
     output = subprocess.run(
         [
             require_wrk(),
@@ -99,6 +108,10 @@ def run_wrk(
         check=True,
     ).stdout
     result = parse_wrk(output)
+    checkpoints = None
+    if checkpoints_before is not None:
+        after = postgres_checkpoints()
+        checkpoints = (after[0] - checkpoints_before[0], after[1] - checkpoints_before[1])
     per_request = 1e6 / max(1, result.requests)
     return replace(
         result,
@@ -112,6 +125,7 @@ def run_wrk(
             if database
             else None
         ),
+        checkpoints=checkpoints,
     )
 
 

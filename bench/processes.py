@@ -12,6 +12,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
+from tests.support.databases import PG_ADMIN_URL
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -58,6 +62,19 @@ def postgres_processes() -> list[int]:
             except OSError:
                 continue
     return found
+
+
+def postgres_checkpoints() -> tuple[int, int]:
+    """PostgreSQL's checkpoints so far: those requested (on this machine, by WAL volume past
+    max_wal_size) and those timed (checkpoint_timeout). Cluster-wide, like its CPU above."""
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        if admin.info.server_version >= 170000:  # moved to a view of its own in 17
+            query = "SELECT num_requested, num_timed FROM pg_stat_checkpointer"
+        else:
+            query = "SELECT checkpoints_req, checkpoints_timed FROM pg_stat_bgwriter"
+        found = admin.execute(query).fetchone()
+    assert found is not None
+    return int(found[0]), int(found[1])
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:

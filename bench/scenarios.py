@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,15 @@ from botocore.credentials import Credentials
 
 from bench import seed
 from bench.loadgen import LoadResult, open_loop, run_wrk, write_requests
-from bench.processes import MemoryWatch, Program, free_port
+from bench.processes import (
+    MemoryWatch,
+    Program,
+    cpu_seconds,
+    cpu_used,
+    free_port,
+    postgres_processes,
+    process_tree,
+)
 from bench.signing import SignedRequest, raw_message, sign, signed_sends
 from connectmail.store.store import Store
 from tests.support.databases import postgres_database
@@ -82,6 +90,17 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
         "runs": [round(r.rate, 1) for r in results],
         "p99_runs_ms": [round(r.p99_ms, 2) for r in results],
         **_cpu(results),
+        **_checkpoints(results),
+    }
+
+
+def _checkpoints(results: list[LoadResult]) -> dict[str, Any]:
+    """PostgreSQL's checkpoints in each run, requested and timed, beside `p99_runs_ms`."""
+    if not results or any(r.checkpoints is None for r in results):
+        return {}
+    return {
+        "checkpoints_requested_runs": [r.checkpoints[0] for r in results if r.checkpoints],
+        "checkpoints_timed_runs": [r.checkpoints[1] for r in results if r.checkpoints],
     }
 
 
@@ -335,6 +354,24 @@ class Relay:
                 raise RuntimeError(f"relay got {self.count} of {count}")
             self.count = int(self.program.process.stdout.readline())
 
+    def cpu_per_message(
+        self, count: int, watched: dict[str, Callable[[], list[int]]]
+    ) -> dict[str, float]:
+        """Wait for `count` arrivals; return the CPU (µs) each of `watched`'s process groups
+        used per message arriving between a tenth and nine tenths of them, past start-up and
+        before the tail. Empty when too few arrived in between to say (a smoke run)."""
+        self.wait_for(count // 10)
+        first, before = self.count, {k: cpu_seconds(pids()) for k, pids in watched.items()}
+        self.wait_for(count * 9 // 10)
+        last, after = self.count, {k: cpu_seconds(pids()) for k, pids in watched.items()}
+        self.wait_for(count)
+        if last - first < 100:
+            return {}
+        return {
+            f"{k}_cpu_us": round(cpu_used(before[k], after[k]) * 1e6 / (last - first), 1)
+            for k in watched
+        }
+
     def arrivals(self) -> list[tuple[float, str, str]]:
         self.program.stop()
         return [(float(t), str(r), str(m)) for t, r, m in json.loads(self.out.read_text())]
@@ -360,14 +397,19 @@ def delivery_rate(backend: str, options: Options, work: Path) -> dict[str, Any]:
 def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict[str, Any]:
     count = options.delivery_messages
     with Relay(work) as relay:
-        baseline = subprocess.run(
+        baseline = subprocess.Popen(
             [PYTHON, "-m", "bench.smtp_baseline", str(relay.port), str(count)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
-            check=True,
         )
-        baseline_rate = count / float(baseline.stdout)
-        relay.wait_for(count)
+        baseline_cpu = relay.cpu_per_message(
+            count,
+            {"sender": lambda: [baseline.pid], "relay": lambda: [_program_pid(relay.program)]},
+        )
+        out, _ = baseline.communicate()
+        if baseline.returncode:
+            raise RuntimeError(f"bench.smtp_baseline failed ({baseline.returncode})")
+        baseline_rate = count / float(out)
         relay.arrivals()
     directory = work / f"delivery-{backend}-{run}"
     with database(backend, directory) as url, Relay(work) as relay:
@@ -389,8 +431,14 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
         server.args = _server_args(url, options, "--relay", relay.url)
         watch_started = time.time()
         server.start()
+        watched = {
+            "server": lambda: process_tree(_pid(server)),
+            "relay": lambda: [_program_pid(relay.program)],
+        }
+        if backend == "postgresql":
+            watched["database"] = postgres_processes
         try:
-            relay.wait_for(count)
+            cpu = relay.cpu_per_message(count, watched)
         finally:
             server.stop()
         arrivals = sorted(a[0] for a in relay.arrivals())
@@ -401,6 +449,10 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
         "ratio": round(rate / baseline_rate, 2),
         "messages": len(arrivals),
         "first_arrival_after_start_s": round(arrivals[0] - watch_started, 2),
+        # CPU per email (µs) of connectmail's process, the database's and the relay's; and
+        # of the baseline's sender and relay. The two compete for this machine's cores.
+        **cpu,
+        **{f"baseline_{k}": v for k, v in baseline_cpu.items()},
     }
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import psycopg
 
 
 def test_bench_smoke_run(tmp_path: Path) -> None:
@@ -39,3 +42,18 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert report["bare_asgi"]["server_cpu_us"] > 0
     assert "StartOutboundEmailContact RAW, accepted/s" in result.stdout
     assert "CPU µs per request: server / database" in result.stdout
+    assert "CPU µs per email: connectmail / database / relay" in result.stdout
+
+
+def test_postgres_checkpoints_counts_a_requested_checkpoint() -> None:
+    from bench.processes import postgres_checkpoints
+    from tests.support.databases import PG_ADMIN_URL
+
+    requested, timed = postgres_checkpoints()
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute("CHECKPOINT")
+    # The checkpointer reports its counts just after it wakes CHECKPOINT's caller.
+    deadline = time.monotonic() + 10
+    while (after := postgres_checkpoints())[0] == requested and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert after[0] >= requested + 1 and after[1] >= timed
