@@ -363,6 +363,16 @@ class _InStatement(Prepared):
         given.update({f"in_{n}": value for n, value in enumerate(padded)})
         return super().values(dialect, given)
 
+    def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The padded form, SQLite's: on PostgreSQL the statement is the ANY form, reached
+        only through `values` (which passes the list as JSON)."""
+        if dialect.name == "postgresql":
+            raise TypeError("a PreparedIn statement runs on PostgreSQL through `values` only")
+        return super().compiled(dialect)
+
+    def values_many(self, dialect: Dialect, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+        raise TypeError("a PreparedIn statement takes one list of values a call, not many rows")
+
 
 def _as_any(statement: ClauseElement) -> ClauseElement:
     """`statement` with its `column IN (:in_all)` made `column = ANY(ARRAY(SELECT

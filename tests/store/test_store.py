@@ -211,6 +211,26 @@ def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: in
     assert (special in found) == bool(length % 2)
 
 
+def test_an_in_list_statement_refuses_the_calls_that_would_run_the_wrong_form(
+    store: Store,
+) -> None:
+    """A PreparedIn's statement for one length is the padded SQLite form: many rows at once
+    would run it without its padding, and on PostgreSQL, whose form is the ANY one, only
+    `values` may run it. Those calls fail instead of sending the wrong SQL."""
+    among = PreparedIn(lambda ids: select(accounts.c.id).where(accounts.c.id.in_(ids)))
+    prepared, bound = among.bind(["000000000001"])
+    dialect = store.write_engine.dialect
+    with pytest.raises(TypeError, match="one list of values a call"):
+        prepared.values_many(dialect, [bound])
+    sql, _ = prepared.values(dialect, bound)
+    if dialect.name == "postgresql":
+        assert "json_array_elements_text" in sql
+        with pytest.raises(TypeError, match="through `values` only"):
+            prepared.compiled(dialect)
+    else:
+        assert prepared.compiled(dialect)[0] == sql
+
+
 ADD_ACCOUNTS = for_rows(insert(accounts))
 MOVE_ACCOUNTS = for_rows(
     update(accounts)
