@@ -346,25 +346,31 @@ class Relay:
         self.program.process.stdout.readline()  # "ready"
         return self
 
-    def wait_for(self, count: int, timeout: float = 300.0) -> None:
+    def wait_for(
+        self, count: int, timeout: float = 300.0, failed: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Until the relay has `count` arrivals; `failed` says the sender has given up."""
         assert self.program.process is not None and self.program.process.stdout is not None
         deadline = time.monotonic() + timeout
         while self.count < count:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or failed():
                 raise RuntimeError(f"relay got {self.count} of {count}")
             self.count = int(self.program.process.stdout.readline())
 
     def cpu_per_message(
-        self, count: int, watched: dict[str, Callable[[], list[int]]]
+        self,
+        count: int,
+        watched: dict[str, Callable[[], list[int]]],
+        failed: Callable[[], bool] = lambda: False,
     ) -> dict[str, float]:
         """Wait for `count` arrivals; return the CPU (µs) each of `watched`'s process groups
         used per message arriving between a tenth and nine tenths of them, past start-up and
         before the tail. Empty when too few arrived in between to say (a smoke run)."""
-        self.wait_for(count // 10)
+        self.wait_for(count // 10, failed=failed)
         first, before = self.count, {k: cpu_seconds(pids()) for k, pids in watched.items()}
-        self.wait_for(count * 9 // 10)
+        self.wait_for(count * 9 // 10, failed=failed)
         last, after = self.count, {k: cpu_seconds(pids()) for k, pids in watched.items()}
-        self.wait_for(count)
+        self.wait_for(count, failed=failed)
         if last - first < 100:
             return {}
         return {
@@ -405,6 +411,7 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
         baseline_cpu = relay.cpu_per_message(
             count,
             {"sender": lambda: [baseline.pid], "relay": lambda: [_program_pid(relay.program)]},
+            failed=lambda: baseline.poll() not in (None, 0),
         )
         out, _ = baseline.communicate()
         if baseline.returncode:
@@ -437,8 +444,10 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
         }
         if backend == "postgresql":
             watched["database"] = postgres_processes
+        assert server.process is not None
+        process = server.process
         try:
-            cpu = relay.cpu_per_message(count, watched)
+            cpu = relay.cpu_per_message(count, watched, failed=lambda: process.poll() is not None)
         finally:
             server.stop()
         arrivals = sorted(a[0] for a in relay.arrivals())
