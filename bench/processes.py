@@ -65,8 +65,9 @@ def postgres_processes() -> list[int]:
 
 
 def postgres_checkpoints() -> tuple[int, int]:
-    """PostgreSQL's checkpoints so far: those requested (on this machine, by WAL volume past
-    max_wal_size) and those timed (checkpoint_timeout). Cluster-wide, like its CPU above."""
+    """PostgreSQL's checkpoints so far: those requested (by WAL volume past max_wal_size, or
+    asked for: CHECKPOINT, CREATE DATABASE) and those timed (checkpoint_timeout).
+    Cluster-wide, like its CPU above."""
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         if admin.info.server_version >= 170000:  # moved to a view of its own in 17
             query = "SELECT num_requested, num_timed FROM pg_stat_checkpointer"

@@ -408,11 +408,15 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
             stdout=subprocess.PIPE,
             text=True,
         )
-        baseline_cpu = relay.cpu_per_message(
-            count,
-            {"sender": lambda: [baseline.pid], "relay": lambda: [_program_pid(relay.program)]},
-            failed=lambda: baseline.poll() not in (None, 0),
-        )
+        try:
+            baseline_cpu = relay.cpu_per_message(
+                count,
+                {"sender": lambda: [baseline.pid], "relay": lambda: [_program_pid(relay.program)]},
+                failed=lambda: baseline.poll() not in (None, 0),
+            )
+        except BaseException:
+            baseline.kill()
+            raise
         out, _ = baseline.communicate()
         if baseline.returncode:
             raise RuntimeError(f"bench.smtp_baseline failed ({baseline.returncode})")
