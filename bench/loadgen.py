@@ -83,10 +83,12 @@ def run_wrk(
 ) -> LoadResult:
     """wrk's result; with `server` (a pid), also the CPU that process and its children, and
     with `database` PostgreSQL's processes, used per request meanwhile."""
+    # The checkpoint counts are read first and last: each reading is a connection, whose
+    # backend would otherwise count in PostgreSQL's CPU.
+    checkpoints_before = postgres_checkpoints() if database else None
     watched = process_tree(server) if server is not None else []
     server_before = cpu_seconds(watched)
     database_before = cpu_seconds(postgres_processes()) if database else {}
-    checkpoints_before = postgres_checkpoints() if database else None
     output = subprocess.run(
         [
             require_wrk(),
@@ -107,23 +109,23 @@ def run_wrk(
         text=True,
         check=True,
     ).stdout
-    result = parse_wrk(output)
+    server_used = (
+        cpu_used(server_before, cpu_seconds(process_tree(server))) if server is not None else None
+    )
+    database_used = (
+        cpu_used(database_before, cpu_seconds(postgres_processes())) if database else None
+    )
     checkpoints = None
     if checkpoints_before is not None:
         after = postgres_checkpoints()
         checkpoints = (after[0] - checkpoints_before[0], after[1] - checkpoints_before[1])
+    result = parse_wrk(output)
     per_request = 1e6 / max(1, result.requests)
     return replace(
         result,
-        server_cpu_us=(
-            round(cpu_used(server_before, cpu_seconds(process_tree(server))) * per_request, 1)
-            if server is not None
-            else None
-        ),
+        server_cpu_us=round(server_used * per_request, 1) if server_used is not None else None,
         database_cpu_us=(
-            round(cpu_used(database_before, cpu_seconds(postgres_processes())) * per_request, 1)
-            if database
-            else None
+            round(database_used * per_request, 1) if database_used is not None else None
         ),
         checkpoints=checkpoints,
     )

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import psycopg
 
+from bench.processes import postgres_checkpoints
+from tests.support.databases import PG_ADMIN_URL
+
 
 def test_bench_smoke_run(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
@@ -46,9 +49,6 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
 
 
 def test_postgres_checkpoints_counts_a_requested_checkpoint() -> None:
-    from bench.processes import postgres_checkpoints
-    from tests.support.databases import PG_ADMIN_URL
-
     requested, timed = postgres_checkpoints()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute("CHECKPOINT")
