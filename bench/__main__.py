@@ -207,6 +207,13 @@ def render(report: dict[str, Any]) -> str:
                 f"{'+'.join(map(str, r[key]['checkpoints_timed_runs']))}"
             ),
         )
+        row(
+            "  PostgreSQL WAL KB per request; WAL files added in the runs",
+            lambda r: (
+                f"{r[key]['wal_kb_per_request']}; "
+                f"{'+'.join(map(str, r[key]['wal_files_added_runs']))}"
+            ),
+        )
 
     accepted("StartOutboundEmailContact RAW, accepted/s", "accept_raw")
     row("  non-2xx answers", lambda r: r["accept_raw"]["non_2xx"])

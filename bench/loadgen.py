@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from bench.processes import (
     cpu_seconds,
     cpu_used,
-    postgres_checkpoints,
     postgres_processes,
+    postgres_wal,
     process_tree,
 )
 from bench.signing import SignedRequest
@@ -40,8 +40,11 @@ class LoadResult:
     # count; sampled during runs, wrk used about 12 µs a request.)
     server_cpu_us: float | None = None
     database_cpu_us: float | None = None
-    # PostgreSQL's checkpoints during the run (requested, timed), when the server uses it.
+    # PostgreSQL's checkpoints during the run (requested, timed), when the server uses it;
+    # the WAL it wrote meanwhile (bytes), and the files its WAL directory gained.
     checkpoints: tuple[int, int] | None = None
+    wal_bytes: int | None = None
+    wal_files_added: int | None = None
 
 
 def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
@@ -83,9 +86,9 @@ def run_wrk(
 ) -> LoadResult:
     """wrk's result; with `server` (a pid), also the CPU that process and its children, and
     with `database` PostgreSQL's processes, used per request meanwhile."""
-    # The checkpoint counts are read first and last: each reading is a connection, whose
-    # backend would otherwise count in PostgreSQL's CPU.
-    checkpoints_before = postgres_checkpoints() if database else None
+    # PostgreSQL's WAL and checkpoints are read first and last: each reading is a
+    # connection, whose backend would otherwise count in PostgreSQL's CPU.
+    wal_before = postgres_wal() if database else None
     watched = process_tree(server) if server is not None else []
     server_before = cpu_seconds(watched)
     database_before = cpu_seconds(postgres_processes()) if database else {}
@@ -115,20 +118,27 @@ def run_wrk(
     database_used = (
         cpu_used(database_before, cpu_seconds(postgres_processes())) if database else None
     )
-    checkpoints = None
-    if checkpoints_before is not None:
-        after = postgres_checkpoints()
-        checkpoints = (after[0] - checkpoints_before[0], after[1] - checkpoints_before[1])
+    wal_after = postgres_wal() if wal_before is not None else None
     result = parse_wrk(output)
     per_request = 1e6 / max(1, result.requests)
-    return replace(
+    result = replace(
         result,
         server_cpu_us=round(server_used * per_request, 1) if server_used is not None else None,
         database_cpu_us=(
             round(database_used * per_request, 1) if database_used is not None else None
         ),
-        checkpoints=checkpoints,
     )
+    if wal_before is not None and wal_after is not None:
+        result = replace(
+            result,
+            checkpoints=(
+                wal_after.checkpoints_requested - wal_before.checkpoints_requested,
+                wal_after.checkpoints_timed - wal_before.checkpoints_timed,
+            ),
+            wal_bytes=wal_after.wal_bytes - wal_before.wal_bytes,
+            wal_files_added=wal_after.wal_files - wal_before.wal_files,
+        )
+    return result
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

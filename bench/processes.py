@@ -64,18 +64,32 @@ def postgres_processes() -> list[int]:
     return found
 
 
-def postgres_checkpoints() -> tuple[int, int]:
+@dataclass(frozen=True)
+class WalReading:
     """PostgreSQL's checkpoints so far: those requested (by WAL volume past max_wal_size, or
-    asked for: CHECKPOINT, CREATE DATABASE) and those timed (checkpoint_timeout).
+    asked for: CHECKPOINT, CREATE DATABASE) and those timed (checkpoint_timeout); the WAL's
+    position in bytes; and the files in its directory (it grows when a backend makes and
+    zero-fills a new segment because no recycled one is left, which a committer waits for).
     Cluster-wide, like its CPU above."""
+
+    checkpoints_requested: int
+    checkpoints_timed: int
+    wal_bytes: int
+    wal_files: int
+
+
+def postgres_wal() -> WalReading:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         if admin.info.server_version >= 170000:  # moved to a view of its own in 17
-            query = "SELECT num_requested, num_timed FROM pg_stat_checkpointer"
+            checkpoints = "SELECT num_requested, num_timed FROM pg_stat_checkpointer"
         else:
-            query = "SELECT checkpoints_req, checkpoints_timed FROM pg_stat_bgwriter"
-        found = admin.execute(query).fetchone()
+            checkpoints = "SELECT checkpoints_req, checkpoints_timed FROM pg_stat_bgwriter"
+        found = admin.execute(
+            f"SELECT c.*, pg_current_wal_insert_lsn() - '0/0'::pg_lsn,"
+            f" (SELECT count(*) FROM pg_ls_waldir()) FROM ({checkpoints}) AS c"
+        ).fetchone()
     assert found is not None
-    return int(found[0]), int(found[1])
+    return WalReading(*(int(value) for value in found))
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:

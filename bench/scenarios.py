@@ -95,12 +95,18 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
 
 
 def _checkpoints(results: list[LoadResult]) -> dict[str, Any]:
-    """PostgreSQL's checkpoints in each run, requested and timed, beside `p99_runs_ms`."""
+    """PostgreSQL's checkpoints in each run, requested and timed, beside `p99_runs_ms`; the
+    WAL it wrote per accepted request (KB, the median and each run's), and the files its
+    WAL directory gained in each run."""
     if not results or any(r.checkpoints is None for r in results):
         return {}
+    per_request = [round((r.wal_bytes or 0) / max(1, r.requests) / 1024, 2) for r in results]
     return {
         "checkpoints_requested_runs": [r.checkpoints[0] for r in results if r.checkpoints],
         "checkpoints_timed_runs": [r.checkpoints[1] for r in results if r.checkpoints],
+        "wal_kb_per_request": round(statistics.median(per_request), 2),
+        "wal_kb_per_request_runs": per_request,
+        "wal_files_added_runs": [r.wal_files_added for r in results],
     }
 
 

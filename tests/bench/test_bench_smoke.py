@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench.processes import postgres_checkpoints
+from bench.processes import postgres_wal
 from tests.support.databases import PG_ADMIN_URL
 
 
@@ -48,12 +48,19 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert "CPU µs per email: connectmail / database / relay" in result.stdout
 
 
-def test_postgres_checkpoints_counts_a_requested_checkpoint() -> None:
-    requested, timed = postgres_checkpoints()
+def test_postgres_wal_counts_a_requested_checkpoint_and_the_wal_written() -> None:
+    before = postgres_wal()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        # A WAL record of 100 KB (a logical decoding message, outside any transaction).
+        admin.execute("SELECT pg_logical_emit_message(false, 'bench', repeat('x', 100000))")
         admin.execute("CHECKPOINT")
     # The checkpointer reports its counts just after it wakes CHECKPOINT's caller.
     deadline = time.monotonic() + 10
-    while (after := postgres_checkpoints())[0] == requested and time.monotonic() < deadline:
+    while (
+        after := postgres_wal()
+    ).checkpoints_requested == before.checkpoints_requested and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert after[0] >= requested + 1 and after[1] >= timed
+    assert after.checkpoints_requested >= before.checkpoints_requested + 1
+    assert after.checkpoints_timed >= before.checkpoints_timed
+    assert after.wal_bytes - before.wal_bytes >= 100 * 1000
+    assert after.wal_files >= 1
