@@ -69,8 +69,9 @@ class WalReading:
     """PostgreSQL's checkpoints so far: those requested (by WAL volume past max_wal_size, or
     asked for: CHECKPOINT, CREATE DATABASE) and those timed (checkpoint_timeout); the WAL's
     position in bytes; and the files in its directory (it grows when a backend makes and
-    zero-fills a new segment because no recycled one is left, which a committer waits for).
-    Cluster-wide, like its CPU above."""
+    zero-fills a new segment because no recycled one is left, which a committer waits for,
+    and shrinks when a checkpoint removes segments it does not keep). Cluster-wide, like its
+    CPU above."""
 
     checkpoints_requested: int
     checkpoints_timed: int

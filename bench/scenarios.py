@@ -97,7 +97,7 @@ def _median(results: list[LoadResult]) -> dict[str, Any]:
 def _checkpoints(results: list[LoadResult]) -> dict[str, Any]:
     """PostgreSQL's checkpoints in each run, requested and timed, beside `p99_runs_ms`; the
     WAL it wrote per accepted request (KB, the median and each run's), and the files its
-    WAL directory gained in each run."""
+    WAL directory gained in each run (less those a checkpoint removed)."""
     if not results or any(r.checkpoints is None for r in results):
         return {}
     per_request = [round((r.wal_bytes or 0) / max(1, r.requests) / 1024, 2) for r in results]
