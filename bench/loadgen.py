@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.processes import (
+    WalReading,
     cpu_seconds,
     cpu_used,
     postgres_processes,
@@ -40,11 +41,9 @@ class LoadResult:
     # count; sampled during runs, wrk used about 12 µs a request.)
     server_cpu_us: float | None = None
     database_cpu_us: float | None = None
-    # PostgreSQL's checkpoints during the run (requested, timed), when the server uses it;
-    # the WAL it wrote meanwhile (bytes), and the files its WAL directory gained.
-    checkpoints: tuple[int, int] | None = None
-    wal_bytes: int | None = None
-    wal_files_added: int | None = None
+    # When the server uses PostgreSQL: its checkpoints during the run, the WAL it wrote and
+    # the files its WAL directory gained (`WalReading.since`).
+    wal: WalReading | None = None
 
 
 def write_requests(path: Path, requests: Iterable[SignedRequest]) -> int:
@@ -118,27 +117,17 @@ def run_wrk(
     database_used = (
         cpu_used(database_before, cpu_seconds(postgres_processes())) if database else None
     )
-    wal_after = postgres_wal() if wal_before is not None else None
+    wal = postgres_wal().since(wal_before) if wal_before is not None else None
     result = parse_wrk(output)
     per_request = 1e6 / max(1, result.requests)
-    result = replace(
+    return replace(
         result,
         server_cpu_us=round(server_used * per_request, 1) if server_used is not None else None,
         database_cpu_us=(
             round(database_used * per_request, 1) if database_used is not None else None
         ),
+        wal=wal,
     )
-    if wal_before is not None and wal_after is not None:
-        result = replace(
-            result,
-            checkpoints=(
-                wal_after.checkpoints_requested - wal_before.checkpoints_requested,
-                wal_after.checkpoints_timed - wal_before.checkpoints_timed,
-            ),
-            wal_bytes=wal_after.wal_bytes - wal_before.wal_bytes,
-            wal_files_added=wal_after.wal_files - wal_before.wal_files,
-        )
-    return result
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

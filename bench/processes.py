@@ -78,6 +78,16 @@ class WalReading:
     wal_bytes: int
     wal_files: int
 
+    def since(self, before: WalReading) -> WalReading:
+        """What changed from `before` to this reading: the checkpoints in between, the WAL
+        written, and the files the directory gained (net)."""
+        return WalReading(
+            self.checkpoints_requested - before.checkpoints_requested,
+            self.checkpoints_timed - before.checkpoints_timed,
+            self.wal_bytes - before.wal_bytes,
+            self.wal_files - before.wal_files,
+        )
+
 
 def postgres_wal() -> WalReading:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:

@@ -98,15 +98,16 @@ def _checkpoints(results: list[LoadResult]) -> dict[str, Any]:
     """PostgreSQL's checkpoints in each run, requested and timed, beside `p99_runs_ms`; the
     WAL it wrote per accepted request (KB, the median and each run's), and the files its
     WAL directory gained in each run (less those a checkpoint removed)."""
-    if not results or any(r.checkpoints is None for r in results):
+    runs = [(r.requests, r.wal) for r in results if r.wal is not None]
+    if not runs or len(runs) < len(results):
         return {}
-    per_request = [round((r.wal_bytes or 0) / max(1, r.requests) / 1024, 2) for r in results]
+    per_request = [round(wal.wal_bytes / max(1, requests) / 1024, 2) for requests, wal in runs]
     return {
-        "checkpoints_requested_runs": [r.checkpoints[0] for r in results if r.checkpoints],
-        "checkpoints_timed_runs": [r.checkpoints[1] for r in results if r.checkpoints],
+        "checkpoints_requested_runs": [wal.checkpoints_requested for _, wal in runs],
+        "checkpoints_timed_runs": [wal.checkpoints_timed for _, wal in runs],
         "wal_kb_per_request": round(statistics.median(per_request), 2),
         "wal_kb_per_request_runs": per_request,
-        "wal_files_added_runs": [r.wal_files_added for r in results],
+        "wal_files_added_runs": [wal.wal_files for _, wal in runs],
     }
 
 

@@ -60,7 +60,8 @@ def test_postgres_wal_counts_a_requested_checkpoint_and_the_wal_written() -> Non
         after := postgres_wal()
     ).checkpoints_requested == before.checkpoints_requested and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert after.checkpoints_requested >= before.checkpoints_requested + 1
-    assert after.checkpoints_timed >= before.checkpoints_timed
-    assert after.wal_bytes - before.wal_bytes >= 100 * 1000
+    change = after.since(before)
+    assert change.checkpoints_requested >= 1
+    assert change.checkpoints_timed >= 0
+    assert change.wal_bytes >= 100 * 1000
     assert after.wal_files >= 1
