@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from bench.loadgen import run_wrk, write_requests
 from bench.processes import postgres_wal
+from bench.signing import SignedRequest
 from tests.support.databases import PG_ADMIN_URL
 
 
@@ -65,3 +71,44 @@ def test_postgres_wal_counts_a_requested_checkpoint_and_the_wal_written() -> Non
     assert change.checkpoints_timed >= 0
     assert change.wal_bytes >= 100 * 1000
     assert after.wal_files >= 1
+
+
+class _Slow(BaseHTTPRequestHandler):
+    """Answers every request after 1.1 s."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(1.1)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+        except ConnectionError:  # wrk closes its connections when its time is up
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def slow_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_wrk_latencies_of_a_second_or_more_are_read(slow_endpoint: str, tmp_path: Path) -> None:
+    # wrk prints such a latency as "1.10s " (padded to the width of "ms"); the bench once
+    # stopped there with "wrk printed no latency percentiles".
+    path = tmp_path / "requests.txt"
+    request = SignedRequest("POST", "/slow", {"Content-Type": "application/json"}, b"{}")
+    write_requests(path, [request] * 8)
+    result = run_wrk(slow_endpoint, path, seconds=3, connections=2)
+    assert result.requests >= 2 and result.non_2xx == 0
+    assert 1_000 <= result.p50_ms <= result.p99_ms < 3_000
