@@ -70,5 +70,19 @@ class GatheredWrites:
             if not self._transport.is_closing():  # a peer gone meanwhile: nobody to read it
                 self._transport.write(data)
 
+    # What uvicorn calls for every request, passed on directly: a read that falls through to
+    # `__getattr__` raises and formats an AttributeError inside Python 3.11 first.
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def pause_reading(self) -> None:
+        self._transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._transport.resume_reading()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

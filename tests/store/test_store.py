@@ -193,6 +193,22 @@ def test_a_unit_on_sqlite_that_changes_a_whole_table_journals_to_a_file(
     assert _total(store) == 2.0 * ROWS
 
 
+def test_rows_read_by_column_as_attributes_and_as_a_dict(store: Store) -> None:
+    store.write_now(add_account("000000000007"))
+    statement = Prepared(select(accounts.c.id, accounts.c.created_at, accounts.c.id.label("items")))
+    found = store.read_now(lambda c: rows(statement.run(c, {})))
+    assert len(found) == 1
+    row = found[0]
+    assert (row.id, row.created_at) == ("000000000007", 0.0)
+    assert row == {"id": "000000000007", "created_at": 0.0, "items": "000000000007"}
+    # A column named like a dict method is read by key; the method stays.
+    assert row["items"] == "000000000007" and ("id", "000000000007") in row.items()
+    with pytest.raises(AttributeError):
+        _ = row.no_such_column
+    one = store.read_now(lambda c: statement.record(c, {}))
+    assert one is not None and type(one) is type(row) and one.id == "000000000007"
+
+
 @pytest.mark.parametrize("length", [0, 1, 2, 3, 5, 9, 17, 33, 64, 100])
 def test_in_lists_of_any_length_find_exactly_their_rows(store: Store, length: int) -> None:
     """IN lists are padded to a power of two on SQLite and passed as one JSON array on
