@@ -22,11 +22,14 @@ postgres:
 	@for i in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
 
-# wrk drives the benchmark (and its smoke test); Debian has it.
+# wrk drives the benchmark, valgrind counts its instructions (and their smoke tests); Debian
+# has both.
 tools:
-	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || \
-	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null)) || \
-	  { echo "wrk is missing and could not be installed (apt-get install wrk)" >&2; exit 1; }
+	@for tool in wrk valgrind; do \
+	  command -v $$tool >/dev/null || (apt-get install -y -qq $$tool >/dev/null 2>&1 || \
+	    (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $$tool >/dev/null)) || \
+	    { echo "$$tool is missing and could not be installed (apt-get install $$tool)" >&2; exit 1; }; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check connectmail tests bench

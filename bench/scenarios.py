@@ -190,6 +190,18 @@ def _template_payloads(
         yield payload
 
 
+def signed_requests(
+    server: ServerProcess, outpost: seed.Outpost, ids: list[str], source: str
+) -> list[SignedRequest]:
+    """One signed StartOutboundEmailContact for each contact of `ids`, RAW or TEMPLATE."""
+    payloads = (
+        _template_payloads(server, outpost, ids)
+        if source == "TEMPLATE"
+        else (raw_message(i, outpost.instance_id, outpost.sender) for i in ids)
+    )
+    return list(signed_sends(server.endpoint, _credentials(server), REGION, payloads))
+
+
 def accept_rate(
     backend: str, options: Options, work: Path, *, source: str = "RAW", history: int = 0
 ) -> dict[str, Any]:
@@ -210,12 +222,7 @@ def accept_rate(
             # writes them back during the runs and SQLite's fsyncs wait behind that (RAW on
             # an empty store measured 1,032/s against 1,972/s with a million rows, synced).
             os.sync()
-            payloads = (
-                _template_payloads(server, outpost, ids)
-                if source == "TEMPLATE"
-                else (raw_message(i, outpost.instance_id, outpost.sender) for i in ids)
-            )
-            signed = list(signed_sends(server.endpoint, _credentials(server), REGION, payloads))
+            signed = signed_requests(server, outpost, ids, source)
             results = []
             for run in range(options.runs):
                 chunk = signed[run * options.per_run : (run + 1) * options.per_run]

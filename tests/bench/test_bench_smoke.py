@@ -54,6 +54,30 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert "CPU µs per email: connectmail / database / relay" in result.stdout
 
 
+def test_instructions_per_request_are_counted_under_callgrind(tmp_path: Path) -> None:
+    out = tmp_path / "instructions.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.instructions",
+            *("--backends", "sqlite", "--sources", "RAW", "--requests", "40", "--warmup", "10"),
+            *("--work", str(tmp_path / "work"), "--out", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    counted = json.loads(out.read_text())["sqlite"]["RAW"]
+    assert counted["requests"] == 40
+    # About a million a request here; a count of the idle server, or of its start-up, would
+    # be far from it.
+    assert 200_000 < counted["per_request"] < 10_000_000, counted
+    assert Path(counted["callgrind_file"]).stat().st_size > 0
+    assert "| sqlite | RAW |" in result.stdout
+
+
 def test_postgres_wal_counts_a_requested_checkpoint_and_the_wal_written() -> None:
     before = postgres_wal()
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:

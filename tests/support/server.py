@@ -28,6 +28,8 @@ class ServerProcess:
     data_dir: Path
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    # A command the server runs under, as `valgrind ...` (bench.instructions).
+    wrapper: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
     endpoint: str = ""
     log_path: Path | None = None
@@ -38,6 +40,7 @@ class ServerProcess:
         marker.unlink(missing_ok=True)
         self.log_path = self.data_dir / "server.log"
         command = [
+            *self.wrapper,
             sys.executable,
             "-m",
             "connectmail",
