@@ -5,9 +5,11 @@ and write it as JSON.
     python -m bench --smoke              # a few seconds of each, to keep the suite honest
     python -m bench --soak 300           # add a 5-minute RSS run
 
-Scenarios (`--only`): references, raw, processes, template, delivery, latency, history, soak.
-`processes` is RAW again with `--processes` API processes (`connectmail serve --workers N`),
-against the bare endpoint with as many.
+Scenarios (`--only`): references, raw, processes, template, instructions, delivery, latency,
+history, soak. `processes` is RAW again with `--processes` API processes (`connectmail serve
+--workers N`), against the bare endpoint with as many. `instructions` counts the API process's
+instructions per send under callgrind (`bench.instructions`), RAW and TEMPLATE, and per
+email delivered.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios
+from bench import instructions, scenarios
 from bench.scenarios import Options
 
 RESULTS = Path(__file__).with_name("results")
@@ -77,6 +79,8 @@ def parse() -> tuple[argparse.Namespace, Options]:
             processes=2,
             soak_seconds=2.0,
             soak_rate=50.0,
+            counted_requests=40,
+            counted_warmup=10,
         )
     return args, options
 
@@ -121,6 +125,8 @@ def main() -> None:
                 results["accept_template"] = scenarios.accept_rate(
                     backend, options, work, source="TEMPLATE"
                 )
+            if want("instructions"):
+                results["instructions"] = _instructions(backend, options, work, args.out.parent)
             if want("delivery"):
                 results["delivery"] = scenarios.delivery_rate(backend, options, work)
             if want("latency"):
@@ -141,6 +147,28 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2))
     print(render(report))
     print(f"\nwritten to {args.out}")
+
+
+def _instructions(backend: str, options: Options, work: Path, keep: Path) -> dict[str, Any]:
+    """Instructions per request, RAW and TEMPLATE, and per email delivered; each callgrind
+    file kept beside the JSON."""
+    counted = {}
+    for source in ("RAW", "TEMPLATE", "DELIVERY"):
+        directory = work / f"instructions-{backend}-{source}"
+        directory.mkdir()
+        measured = instructions.count(
+            backend,
+            source,
+            options.counted_requests,
+            options.counted_warmup,
+            options.connections,
+            directory,
+        )
+        kept = keep / f"callgrind-{backend}-{source}.out"
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(measured["callgrind_file"], kept)
+        counted[source] = measured | {"callgrind_file": str(kept)}
+    return counted
 
 
 def _any_requests(options: Options, work: Path) -> list[Any]:
@@ -221,6 +249,13 @@ def render(report: dict[str, Any]) -> str:
     accepted(f"RAW with {processes} API processes, accepted/s", "accept_raw_processes")
     accepted("StartOutboundEmailContact TEMPLATE, accepted/s", "accept_template")
     row(
+        "API process instructions per request (callgrind): RAW / TEMPLATE",
+        lambda r: (
+            f"{r['instructions']['RAW']['per_request']:,} / "
+            f"{r['instructions']['TEMPLATE']['per_request']:,}"
+        ),
+    )
+    row(
         "RAW with history stored, accepted/s",
         lambda r: (
             f"{r['accept_raw_with_history']['rate']:,.0f}"
@@ -243,6 +278,10 @@ def render(report: dict[str, Any]) -> str:
         ),
     )
     row("  CPU µs per email: connectmail / database / relay", lambda r: _delivery_cpu(r))
+    row(
+        "  connectmail's instructions per email (callgrind)",
+        lambda r: f"{r['instructions']['DELIVERY']['per_request']:,}",
+    )
     row(
         "  aiosmtplib alone, CPU µs per email: sender / relay",
         lambda r: _delivery_cpu(r, "baseline_sender", "baseline_relay"),

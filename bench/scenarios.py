@@ -57,6 +57,8 @@ class Options:
     processes: int = 2  # the API processes of the `processes` scenario
     soak_seconds: float = 0.0
     soak_rate: float = 1_000.0
+    counted_requests: int = 1_500  # sends counted by callgrind (`bench.instructions`)
+    counted_warmup: int = 200
 
     @property
     def per_run(self) -> int:
