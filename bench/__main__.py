@@ -153,6 +153,7 @@ def _instructions(backend: str, options: Options, work: Path, keep: Path) -> dic
     """Instructions per request, RAW and TEMPLATE, and per email delivered; each callgrind
     file kept beside the JSON."""
     counted = {}
+    keep.mkdir(parents=True, exist_ok=True)
     for source in ("RAW", "TEMPLATE", "DELIVERY"):
         directory = work / f"instructions-{backend}-{source}"
         directory.mkdir()
@@ -165,7 +166,6 @@ def _instructions(backend: str, options: Options, work: Path, keep: Path) -> dic
             directory,
         )
         kept = keep / f"callgrind-{backend}-{source}.out"
-        keep.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(measured["callgrind_file"], kept)
         counted[source] = measured | {"callgrind_file": str(kept)}
     return counted

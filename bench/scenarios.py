@@ -445,14 +445,7 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
         outpost = seed.make_outpost(store, server.account_id)
         ids = seed.add_contacts(store, outpost, count)
         store.close()
-        signed = list(
-            signed_sends(
-                server.endpoint,
-                _credentials(server),
-                REGION,
-                (raw_message(i, outpost.instance_id, outpost.sender) for i in ids),
-            )
-        )
+        signed = signed_requests(server, outpost, ids, "RAW")
         open_loop(server.endpoint, signed, rate=100_000.0)  # every one, as fast as it goes
         server.stop()
         server.args = _server_args(url, options, "--relay", relay.url)
@@ -534,14 +527,7 @@ def soak(backend: str, options: Options, work: Path) -> dict[str, Any]:
             outpost = seed.make_outpost(store, server.account_id)
             ids = seed.add_contacts(store, outpost, count)
             store.close()
-            signed = list(
-                signed_sends(
-                    server.endpoint,
-                    _credentials(server),
-                    REGION,
-                    (raw_message(i, outpost.instance_id, outpost.sender) for i in ids),
-                )
-            )
+            signed = signed_requests(server, outpost, ids, "RAW")
             loaded_at = time.monotonic()
             open_loop(server.endpoint, signed, options.soak_rate)
             elapsed = time.monotonic() - loaded_at

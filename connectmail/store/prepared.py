@@ -58,9 +58,10 @@ class Prepared:
         self.statement = statement
         self.together = together
         self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
-        # The result's column names, per dialect: psycopg builds `cursor.description` anew on
-        # every call, which cost more than the rest of reading a row.
-        self._names: dict[str, list[str]] = {}
+        # The result's column names and row class, per dialect: psycopg builds
+        # `cursor.description` anew on every call, which cost more than the rest of reading a
+        # row.
+        self._rows: dict[str, tuple[tuple[str, ...], type[Fetched]]] = {}
 
     def compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         """The SQL for `dialect`, its bind names in order (positional drivers), and the
@@ -140,12 +141,13 @@ class Prepared:
         """The first row, readable by column name (`row.id`), or None."""
         cursor = self.run(connection, params)
         row = cursor.fetchone()
-        names = self._names.get(connection.dialect.name)
-        if names is None:
-            names = [column[0] for column in cursor.description]
-            self._names[connection.dialect.name] = names
+        found = self._rows.get(connection.dialect.name)
+        if found is None:
+            names = tuple(column[0] for column in cursor.description)
+            found = self._rows[connection.dialect.name] = (names, row_class(names))
         cursor.close()
-        return None if row is None else row_class(tuple(names))(zip(names, row, strict=True))
+        names, fetched_row = found
+        return None if row is None else fetched_row(zip(names, row, strict=True))
 
     def rowcount(self, connection: Connection, params: dict[str, Any]) -> int:
         cursor = self.run(connection, params)
