@@ -19,7 +19,7 @@ import functools
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -437,18 +437,19 @@ def pipeline(connection: Connection) -> Iterator[None]:
 class Fetched(dict[str, Any]):
     """A row as a dict whose columns also read as attributes, like SQLAlchemy's rows.
 
-    The rows a statement returns are of a subclass for their columns (`row_class`), in which
-    each column is a property. `__getattr__` alone is slow on Python 3.11: every read that
-    falls through to it first raises, and formats, an AttributeError inside the interpreter
-    (callgrind: about 8% of the API process's instructions went to them, 28 a request)."""
+    A row is of a subclass for its columns (`row_class`; `fetched_row` for one built from a
+    dict), in which each column is a property. A runtime `__getattr__` is slow on Python
+    3.11: every read that falls through to it first raises, and formats, an AttributeError
+    inside the interpreter (callgrind: about 8% of the API process's instructions went to
+    them, 28 a request), and a class that has one sends every attribute read, properties
+    included, through the interpreter's slower hook for it (2.5% more). So `__getattr__` is
+    there for the type checker only."""
 
     __slots__ = ()
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
 
 
 @functools.lru_cache(maxsize=512)
@@ -461,3 +462,8 @@ def row_class(names: tuple[str, ...]) -> type[Fetched]:
         if name.isidentifier() and not hasattr(Fetched, name)
     }
     return cast(type[Fetched], type("Fetched", (Fetched,), {"__slots__": (), **columns}))
+
+
+def fetched_row(values: dict[str, Any]) -> Fetched:
+    """A row built from a dict, its keys readable as attributes as a statement's rows are."""
+    return row_class(tuple(values))(values)

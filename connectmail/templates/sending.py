@@ -17,7 +17,7 @@ from connectmail.domain.outbound import Content, Mailbox
 from connectmail.errors import ServiceError, invalid_request, not_found
 from connectmail.mail.addresses import checked_text
 from connectmail.store import tables_templates as tables
-from connectmail.store.prepared import Fetched, Prepared
+from connectmail.store.prepared import Fetched, Prepared, fetched_row
 from connectmail.templates import attributes, identifiers, knowledge_bases, message_templates
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope
 from connectmail.templates.message_templates import Selected, select_qualifier
@@ -186,12 +186,12 @@ def batch_selected(found: Fetched | None, params: dict[str, Any]) -> Selected | 
     """The template `batch_read` found, or None (nothing, or no such version)."""
     if found is None:
         return None
-    template = Fetched({name[2:]: value for name, value in found.items() if name[:2] == "t_"})
+    template = fetched_row({name[2:]: value for name, value in found.items() if name[:2] == "t_"})
     if params["version"] == _DRAFT:
         return Selected(template)
     if found.v_template_id is None:
         return None
-    version = Fetched({name[2:]: value for name, value in found.items() if name[:2] == "v_"})
+    version = fetched_row({name[2:]: value for name, value in found.items() if name[:2] == "v_"})
     return Selected(template, version)
 
 
