@@ -32,7 +32,13 @@ class Recorded:
         self.calls.append("resume_reading")
 
     def is_closing(self) -> bool:
-        return "close" in self.calls
+        return "close" in self.calls or "abort" in self.calls
+
+    def write_eof(self) -> None:
+        self.calls.append("write_eof")
+
+    def abort(self) -> None:
+        self.calls.append("abort")
 
 
 def test_writes_in_one_turn_of_the_loop_go_out_as_one() -> None:
@@ -60,6 +66,23 @@ def test_writes_in_one_turn_of_the_loop_go_out_as_one() -> None:
         "close",
         "resume_reading",
     ]
+
+
+def test_the_rest_of_the_transport_keeps_the_writes_in_order() -> None:
+    """writelines gathers like write; write_eof sends what is pending first; abort drops it."""
+
+    async def run() -> list[Any]:
+        recorded = Recorded()
+        gathered = GatheredWrites(recorded)  # type: ignore[arg-type]
+        gathered.writelines([b"head ", b"body"])
+        gathered.write(b" more")
+        gathered.write_eof()
+        gathered.write(b"never sent")
+        gathered.abort()
+        await asyncio.sleep(0)
+        return recorded.calls
+
+    assert asyncio.run(run()) == [b"head body more", "write_eof", "abort"]
 
 
 def test_pipelined_requests_are_answered_whole_and_in_order(
