@@ -146,8 +146,8 @@ class Prepared:
             names = tuple(column[0] for column in cursor.description)
             found = self._rows[connection.dialect.name] = (names, row_class(names))
         cursor.close()
-        names, fetched_row = found
-        return None if row is None else fetched_row(zip(names, row, strict=True))
+        names, make_row = found
+        return None if row is None else make_row(zip(names, row, strict=True))
 
     def rowcount(self, connection: Connection, params: dict[str, Any]) -> int:
         cursor = self.run(connection, params)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.connect import make_outpost, unique_address
-from tests.support.server import ServerProcess
+from tests.support.server import ServerProcess, start_worker, stop_worker
 from tests.support.smtp import SmtpSink
 
 
@@ -67,22 +65,7 @@ def test_delivery_in_its_own_process(tmp_path: Path, relay: SmtpSink, start_serv
     outpost.send(to=to)
     time.sleep(0.5)
     assert relay.received == []  # the API process does not deliver
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "connectmail",
-            "worker",
-            "--data-dir",
-            str(server.data_dir),
-            "--relay",
-            relay.url,
-            "--poll-seconds",
-            "0.1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    worker = start_worker(server.data_dir, relay.url)
     try:
         (received,) = relay.wait_for(1)
         assert received.recipients == [to]
@@ -90,5 +73,4 @@ def test_delivery_in_its_own_process(tmp_path: Path, relay: SmtpSink, start_serv
         outpost.send(to=second)
         assert relay.wait_for(2)[1].recipients == [second]
     finally:
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=20) == 0, worker.stderr.read() if worker.stderr else ""
+        stop_worker(worker)

@@ -151,3 +151,16 @@ class ServerProcess:
         while len(kept := self.mailbox()) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return kept
+
+
+def start_worker(data_dir: Path, relay_url: str, *args: str) -> subprocess.Popen[bytes]:
+    """`connectmail worker` delivering through `relay_url`, looking for mail every 0.1 s."""
+    command = [sys.executable, "-m", "connectmail", "worker", "--data-dir", str(data_dir)]
+    command += ["--relay", relay_url, "--poll-seconds", "0.1", *args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Stop it as an operator would (SIGTERM); it must exit cleanly."""
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=20) == 0, worker.stderr.read() if worker.stderr else ""
