@@ -28,6 +28,12 @@ from connectmail.store.upsert import insert_ignore
 log = logging.getLogger(__name__)
 
 
+class ComposeFailed(Exception):
+    """The message cannot be composed from what was accepted (a stored spec that is damaged
+    or lacks a part, an attached file whose bytes are gone). Composing is deterministic, so
+    it would fail on every attempt: the message fails at once instead of being retried."""
+
+
 @dataclass(frozen=True)
 class Envelope:
     message_id: str
@@ -44,8 +50,15 @@ class Envelope:
         """The message's bytes, composed when first asked for. The relay transport asks
         once it holds a connection: composed when a claim's messages started (about 200 us
         each, turning HTML into text), they ran in one stretch of the event loop while every
-        connection's reply waited, and each SMTP transaction took 8 ms instead of 2."""
-        return self.composer()
+        connection's reply waited, and each SMTP transaction took 8 ms instead of 2.
+
+        ComposeFailed if it cannot be composed (MemoryError, which may pass, propagates)."""
+        try:
+            return self.composer()
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise ComposeFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
 @dataclass

@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 
-from connectmail.delivery.transports import Envelope, Outcome, Transport
+from connectmail.delivery.transports import ComposeFailed, Envelope, Outcome, Transport
 from connectmail.domain import sent_files
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.compose import Attachment, compose
@@ -441,27 +441,48 @@ class DeliveryWorker:
 
     async def _deliver(self, job: Job) -> None:
         try:
-            spec = job.spec
-            attachments: list[Attachment] = []
-            if spec.get("attachments"):
-                attachments = await self._store.read(lambda c: sent_files.attachments_of(c, spec))
-            envelope = Envelope(
-                message_id=job.message_id,
-                account_id=job.account_id,
-                contact_id=job.contact_id,
-                rfc_message_id=job.rfc_message_id,
-                subject=spec["subject"],
-                mail_from=spec["from"]["address"],
-                recipients=job.recipients,
-                composer=functools.partial(compose, spec, attachments),
-            )
             try:
-                outcome = await self._transport.send(envelope)
-            except Exception as exc:  # a transport bug must not lose the message
-                log.exception("transport failed for message %s", job.message_id)
-                outcome = Outcome.all_retry(job.recipients, f"transport error: {exc}")
+                outcome = await self._send(await self._envelope(job))
+            except ComposeFailed as exc:
+                log.error("message %s cannot be composed, so it failed: %s", job.message_id, exc)
+                outcome = Outcome.all_failed(job.recipients, f"cannot be composed: {exc}")
             await self._record(Delivered(job, outcome, self._owner, time.time(), self._policy))
         except Exception:
             log.exception("delivering message %s failed; its lease will expire", job.message_id)
         finally:
             self._sending.release()
+
+    async def _envelope(self, job: Job) -> Envelope:
+        """The job's envelope, its attachments read; ComposeFailed if it can never be made (a
+        store that cannot be read raises its own error: the lease runs out, and it is tried
+        again)."""
+        spec = job.spec
+        attachments: list[Attachment] = []
+        if spec.get("attachments"):
+            try:
+                attachments = await self._store.read(lambda c: sent_files.attachments_of(c, spec))
+            except LookupError as exc:  # the bytes of a file it names are gone
+                raise ComposeFailed(str(exc)) from exc
+        try:
+            subject, mail_from = spec["subject"], spec["from"]["address"]
+        except (KeyError, TypeError) as exc:
+            raise ComposeFailed(f"the stored message lacks {exc}") from exc
+        return Envelope(
+            message_id=job.message_id,
+            account_id=job.account_id,
+            contact_id=job.contact_id,
+            rfc_message_id=job.rfc_message_id,
+            subject=subject,
+            mail_from=mail_from,
+            recipients=job.recipients,
+            composer=functools.partial(compose, spec, attachments),
+        )
+
+    async def _send(self, envelope: Envelope) -> Outcome:
+        try:
+            return await self._transport.send(envelope)
+        except ComposeFailed:
+            raise
+        except Exception as exc:  # a transport bug must not lose the message
+            log.exception("transport failed for message %s", envelope.message_id)
+            return Outcome.all_retry(envelope.recipients, f"transport error: {exc}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support.connect import Outpost, make_outpost, unique_address
+from tests.support.inbound import attach_file
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink, free_port
 
@@ -253,3 +255,67 @@ def test_a_relay_that_takes_fewer_connections_gets_the_mail_over_those(
     with sqlite3.connect(tmp_path / "relay-cap.db") as database:
         attempts = [row[0] for row in database.execute("SELECT attempts FROM messages")]
     assert attempts == [1] * 12
+
+
+def test_a_message_that_cannot_be_composed_fails_at_once_and_the_others_go(
+    start_server: Any,
+) -> None:
+    """A stored message that cannot be composed fails at its first attempt, with the reason:
+    it would fail on every attempt. Here one lost a part of its row, and another the bytes
+    of the file it attaches, as a damaged database or another version's rows would have
+    them (the API refuses to delete a file that went out). The mail around them goes out."""
+    sink = SmtpSink().start()
+    try:
+        server: ServerProcess = start_server("--no-deliver")
+        outpost = make_outpost(server.client())
+        broken, fine = outpost.contact(), outpost.contact()
+        outpost.send(broken, to="broken@example.org")
+        outpost.send(fine, to="fine@example.org")
+        created = outpost.client.create_contact(
+            InstanceId=outpost.instance_id,
+            Channel="EMAIL",
+            InitiationMethod="OUTBOUND",
+            UserInfo={"UserId": "agent-1"},
+        )
+        unattached = created["ContactId"]
+        file_id = attach_file(
+            outpost.client, outpost.instance_id, created["ContactArn"], "a.txt", b"hello"
+        )
+        outpost.send(unattached, to="unattached@example.org")
+        server.stop()
+        database = server.data_dir / "connectmail.db"
+        with sqlite3.connect(database) as db:
+            (text,) = db.execute(
+                "SELECT spec FROM messages WHERE contact_id = ?", (broken,)
+            ).fetchone()
+            spec = json.loads(text)
+            del spec["date"]
+            db.execute(
+                "UPDATE messages SET spec = ? WHERE contact_id = ?", (json.dumps(spec), broken)
+            )
+            db.execute("DELETE FROM file_contents WHERE file_id = ?", (file_id,))
+        server.args = ["--relay", sink.url]
+        server.env = FAST_RETRIES  # a retry would come within a second
+        server.start()
+        outpost.client = server.client()
+        status = wait_for_status(outpost, broken, "FAILED")
+        assert (
+            "broken@example.org: cannot be composed: KeyError"
+            in status["connectmail:DeliveryError"]
+        )
+        status = wait_for_status(outpost, unattached, "FAILED")
+        assert (
+            f"unattached@example.org: cannot be composed: attachment bytes missing for {file_id}"
+            == status["connectmail:DeliveryError"]
+        )
+        wait_for_status(outpost, fine, "DELIVERED")
+        time.sleep(1.5)
+        assert [r.recipients for r in sink.received] == [["fine@example.org"]]
+        with sqlite3.connect(database) as db:
+            attempts = db.execute(
+                "SELECT attempts FROM messages WHERE contact_id IN (?, ?)", (broken, unattached)
+            ).fetchall()
+            queued = db.execute("SELECT count(*) FROM outbox").fetchone()
+        assert (attempts, queued) == ([(1,), (1,)], (0,))
+    finally:
+        sink.stop()

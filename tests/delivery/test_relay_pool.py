@@ -7,7 +7,13 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from connectmail.delivery.transports import Envelope, Outcome, RelaySettings, SmtpRelayTransport
+from connectmail.delivery.transports import (
+    ComposeFailed,
+    Envelope,
+    Outcome,
+    RelaySettings,
+    SmtpRelayTransport,
+)
 from tests.support.smtp import SmtpSink
 
 
@@ -87,8 +93,8 @@ def test_a_relay_that_turns_every_connection_away_gets_the_mail_retried() -> Non
 
 def test_a_message_is_composed_once_a_connection_is_held_and_a_failure_gives_it_back() -> None:
     """The relay transport composes a message when it holds a connection for it (see
-    `Envelope.data`); a message that cannot be composed raises and leaves the connection to
-    the next, on the same single connection."""
+    `Envelope.data`); a message that cannot be composed raises ComposeFailed and leaves the
+    connection to the next, on the same single connection."""
     sink = SmtpSink(data_delay=0.2).start()
     transport = transport_for(sink, 1, Clock())
     composed_while: list[int] = []
@@ -111,7 +117,8 @@ def test_a_message_is_composed_once_a_connection_is_held_and_a_failure_gives_it_
     try:
         first, failed, second = asyncio.run(asyncio.wait_for(run(), 20))
         assert first.delivered == second.delivered == ["customer@example.org"]
-        assert isinstance(failed, ValueError)
+        assert isinstance(failed, ComposeFailed)
+        assert str(failed) == "ValueError: cannot compose"
         # One connection: the second was composed only once the first had been delivered.
         assert composed_while == [0, 1]
         assert len(sink.received) == 2
