@@ -164,14 +164,14 @@ class Claim:
         }
 
 
-def claim(connection: Connection, owner: str, now: float, policy: DeliveryPolicy) -> list[Job]:
-    """Lease up to a batch of due rows to `owner`."""
-    params = Claim(owner, now, policy).params()
+def claim(connection: Connection, request: Claim) -> list[Job]:
+    """Lease up to a batch of due rows to the claim's owner."""
+    params, batch_size = request.params(), request.policy.batch_size
     if connection.dialect.name == "postgresql":
-        return _jobs(rows(_claim_at_once(policy.batch_size).run(connection, params)))
+        return _jobs(rows(_claim_at_once(batch_size).run(connection, params)))
     # SQLite: no row locks to skip (the write turn is the writer's alone), and no UPDATE
     # inside a WITH.
-    ids = [row.message_id for row in rows(_due(policy.batch_size).run(connection, params))]
+    ids = [row.message_id for row in rows(_due(batch_size).run(connection, params))]
     if not ids:
         return []
     _LEASE.run(connection, ids, params).close()
@@ -210,7 +210,7 @@ class ClaimBatch:
         return [(True, self.run_alone(connection, request)) for request in claims]
 
     def run_alone(self, connection: Connection, request: Claim) -> list[Job]:
-        return claim(connection, request.owner, request.now, request.policy)
+        return claim(connection, request)
 
     def takes(self, request: Claim) -> bool:
         return True

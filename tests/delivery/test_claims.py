@@ -132,8 +132,8 @@ def test_claims_lease_the_due_rows_oldest_first_once_until_the_lease_runs_out(
             claimed = [await store.write_batched(CLAIM_BATCH, Claim("a", now, policy))]
             wide = DeliveryPolicy(lease_seconds=60.0, batch_size=64)
             claimed.append(await store.write_batched(CLAIM_BATCH, Claim("b", now, wide)))
-            claimed.append(await store.write(lambda c: claim(c, "c", now + 1, wide)))
-            claimed.append(await store.write(lambda c: claim(c, "d", now + 61, wide)))
+            claimed.append(await store.write(lambda c: claim(c, Claim("c", now + 1, wide))))
+            claimed.append(await store.write(lambda c: claim(c, Claim("d", now + 61, wide))))
             return claimed
 
         by_a, by_b, by_c, by_d = asyncio.run(run())
