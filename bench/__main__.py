@@ -154,17 +154,14 @@ def _instructions(backend: str, options: Options, work: Path, keep: Path) -> dic
     file kept beside the JSON."""
     counted = {}
     keep.mkdir(parents=True, exist_ok=True)
-    for source in ("RAW", "TEMPLATE", "DELIVERY"):
-        directory = work / f"instructions-{backend}-{source}"
-        directory.mkdir()
-        measured = instructions.count(
-            backend,
-            source,
-            options.counted_requests,
-            options.counted_warmup,
-            options.connections,
-            directory,
-        )
+    for source, measured in instructions.count_each(
+        backend,
+        ("RAW", "TEMPLATE", "DELIVERY"),
+        options.counted_requests,
+        options.counted_warmup,
+        options.connections,
+        work / "instructions",
+    ):
         kept = keep / f"callgrind-{backend}-{source}.out"
         shutil.copyfile(measured["callgrind_file"], kept)
         counted[source] = measured | {"callgrind_file": str(kept)}

@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,21 @@ def _seed(server: ServerProcess, url: str, contacts: int) -> tuple[seed.Outpost,
     return outpost, ids
 
 
+def count_each(
+    backend: str,
+    sources: Iterable[str],
+    requests: int,
+    warmup: int,
+    connections: int,
+    work: Path,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """`count` for each source in turn, each in a directory of its own under `work`."""
+    for source in sources:
+        directory = work / f"{backend}-{source}"
+        directory.mkdir(parents=True)
+        yield source, count(backend, source, requests, warmup, connections, directory)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.instructions",
@@ -180,12 +196,9 @@ def main() -> None:
     print("| backend | source | instructions per request |")
     print("| --- | --- | --- |")
     for backend in args.backends.split(","):
-        for source in args.sources.split(","):
-            directory = work / f"{backend}-{source}"
-            directory.mkdir(parents=True)
-            measured = count(
-                backend, source, args.requests, args.warmup, args.connections, directory
-            )
+        sources = args.sources.split(",")
+        counts = count_each(backend, sources, args.requests, args.warmup, args.connections, work)
+        for source, measured in counts:
             report.setdefault(backend, {})[source] = measured
             print(f"| {backend} | {source} | {measured['per_request']:,} |", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
