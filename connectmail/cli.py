@@ -171,7 +171,13 @@ def worker(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     relay: Relay = None,
-    poll_seconds: Annotated[float, typer.Option(help="How often to look for new mail.")] = 0.1,
+    poll_seconds: Annotated[
+        float,
+        typer.Option(
+            help="How often to look for new mail (on PostgreSQL it also listens for the API's "
+            "NOTIFY, and claims at once)."
+        ),
+    ] = 0.1,
 ) -> None:
     """Deliver accepted mail in a process of its own (beside `serve --no-deliver`)."""
     settings = _settings(data_dir=data_dir, database_url=database_url, relay=relay)

@@ -12,6 +12,7 @@ from connectmail.admin import PREFIX, AdminApi
 from connectmail.aws.api import AwsApi, Guard, Receive, Scope, Send
 from connectmail.config import Settings
 from connectmail.connect import Deps, connect_service
+from connectmail.delivery.bell import OutboxBell
 from connectmail.delivery.transports import (
     CaptureTransport,
     RelaySettings,
@@ -62,6 +63,7 @@ class Application:
     files: FileTransferApi | None = None
     inbound: InboundSmtpServer | None = None
     maintenance: Maintenance | None = None
+    bell: OutboxBell | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -91,6 +93,8 @@ class Application:
                     await self.inbound.stop()
                 if self.worker is not None:
                     await self.worker.stop()
+                if self.bell is not None:
+                    await self.bell.close()
                 if self.maintenance is not None:
                     await self.maintenance.stop()
                 self.store.close()
@@ -103,14 +107,15 @@ def build_application(settings: Settings) -> Application:
     root, generated = accounts.root_credentials(settings.data_dir, settings.configured_credentials)
     store.write_now(lambda c: accounts.register(c, root, root=True))
     keys = accounts.DatabaseKeyStore(store)
-    worker = None
+    deps = Deps(store=store, settings=settings)
+    worker: DeliveryWorker | None = None
+    bell: OutboxBell | None = None
     if settings.deliver:
         worker = DeliveryWorker(store, build_transport(settings, store), settings.delivery_policy())
-    deps = Deps(
-        store=store,
-        settings=settings,
-        notify_delivery=worker.notify if worker is not None else (lambda: None),
-    )
+        deps.notify_delivery = worker.notify
+    elif not store.sqlite:  # delivery is `connectmail worker`'s: ring for it
+        bell = OutboxBell(store.conninfo)
+        deps.notify_delivery = bell.ring
     guards: list[Guard] = [authorize]
     profile = PROFILES[settings.limits]
     if profile.operations or profile.default:
@@ -148,6 +153,7 @@ def build_application(settings: Settings) -> Application:
         maintenance=Maintenance(
             store, settings.maintenance_interval_seconds, settings.analyze_interval_seconds
         ),
+        bell=bell,
     )
 
 

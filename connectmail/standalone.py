@@ -2,7 +2,9 @@
 
 It claims due outbox rows like the in-process worker does (leases keep several workers from
 sending the same row), so any number can run against one PostgreSQL, or one beside the API on
-SQLite. Without the API's wake-up it finds new mail by polling, every `poll_seconds`.
+SQLite. It finds new mail by polling, every `poll_seconds`; on PostgreSQL it also listens for
+the bell `serve --no-deliver` rings for each accepted email (see delivery.bell), and claims
+at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uvloop
 
 from connectmail import heap
 from connectmail.config import Settings
+from connectmail.delivery.bell import BellListener
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.maintenance import Maintenance
 from connectmail.server import build_transport, open_store
@@ -34,13 +37,18 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
     loop = asyncio.get_running_loop()
     for each in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(each, stopping.set)
+    listener = None if store.sqlite else BellListener(store.conninfo, worker.notify)
     worker.start()
     maintenance.start()
+    if listener is not None:
+        await listener.start()
     heap.settle()
     log.info("delivering from %s", settings.resolved_database_url.split("@")[-1])
     try:
         await stopping.wait()
     finally:
+        if listener is not None:
+            await listener.stop()
         await worker.stop()
         await maintenance.stop()
         store.close()

@@ -125,6 +125,12 @@ class Store:
         )
 
     @property
+    def conninfo(self) -> str:
+        """PostgreSQL: the database for a psycopg connection of one's own (see
+        delivery.bell); empty on SQLite."""
+        return self._conninfo
+
+    @property
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 

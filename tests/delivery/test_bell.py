@@ -1,0 +1,74 @@
+"""The outbox bell on PostgreSQL: `serve --no-deliver` rings (NOTIFY) for each accepted
+email, and a `connectmail worker` listening (LISTEN) claims it at once, not at its next poll;
+either side's connection, dropped by the database, is opened again."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+
+from tests.support.connect import make_outpost, unique_address
+from tests.support.server import start_worker, stop_worker
+from tests.support.smtp import SmtpSink
+
+# Far longer than any wait below: mail that arrives did not wait for a poll.
+POLL = "600"
+
+
+def _backends(url: str, query: str) -> list[int]:
+    """The pids of this database's sessions whose last statement was `query`."""
+    with psycopg.connect(url, autocommit=True) as check:
+        rows = check.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = %s",
+            (query,),
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _wait_for_listener(url: str, gone: int | None = None, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listening = [p for p in _backends(url, "LISTEN connectmail_outbox") if p != gone]
+        if listening:
+            return listening[0]
+        time.sleep(0.05)
+    raise AssertionError("no worker listens for the bell")
+
+
+def _terminate(url: str, pid: int) -> None:
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_worker_is_woken_by_the_bell_and_both_sides_reconnect(
+    postgres_url: str, relay: SmtpSink, start_server: Any
+) -> None:
+    server = start_server("--no-deliver", "--database-url", postgres_url)
+    outpost = make_outpost(server.client())
+    worker = start_worker(
+        server.data_dir, relay.url, "--database-url", postgres_url, "--poll-seconds", POLL
+    )
+    try:
+        listener = _wait_for_listener(postgres_url)
+        time.sleep(0.5)  # the worker's first claims, on start and on listening, are done
+        first, second, third = (unique_address(n) for n in ("first", "second", "third"))
+
+        outpost.send(to=first)
+        assert [r.recipients for r in relay.wait_for(1, timeout=10)] == [[first]]
+
+        # The database drops both connections: the bell's, and the worker's listening one.
+        (bell,) = _backends(postgres_url, "NOTIFY connectmail_outbox")
+        _terminate(postgres_url, bell)
+        _terminate(postgres_url, listener)
+        _wait_for_listener(postgres_url, gone=listener)
+        time.sleep(0.5)  # the claim on listening again, which finds nothing
+
+        outpost.send(to=second)
+        assert [r.recipients for r in relay.wait_for(2, timeout=10)][1:] == [[second]]
+        outpost.send(to=third)
+        assert [r.recipients for r in relay.wait_for(3, timeout=10)][2:] == [[third]]
+    finally:
+        stop_worker(worker)
+    assert len(relay.received) == 3
