@@ -111,7 +111,6 @@ class BellListener:
                 await self._listen()
             except psycopg.Error as exc:
                 log.warning("not listening for new mail (polling) for %.0fs: %s", self._retry, exc)
-            self._listening.clear()
             await asyncio.sleep(self._retry)
 
     async def _listen(self) -> None:

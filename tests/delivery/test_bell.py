@@ -14,7 +14,7 @@ from tests.support.server import start_worker, stop_worker
 from tests.support.smtp import SmtpSink
 
 # Far longer than any wait below: mail that arrives did not wait for a poll.
-POLL = "600"
+POLL = 600.0
 
 
 def _backends(url: str, query: str) -> list[int]:
@@ -48,7 +48,7 @@ def test_a_worker_is_woken_by_the_bell_and_both_sides_reconnect(
     server = start_server("--no-deliver", "--database-url", postgres_url)
     outpost = make_outpost(server.client())
     worker = start_worker(
-        server.data_dir, relay.url, "--database-url", postgres_url, "--poll-seconds", POLL
+        server.data_dir, relay.url, "--database-url", postgres_url, poll_seconds=POLL
     )
     try:
         listener = _wait_for_listener(postgres_url)

@@ -153,10 +153,13 @@ class ServerProcess:
         return kept
 
 
-def start_worker(data_dir: Path, relay_url: str, *args: str) -> subprocess.Popen[bytes]:
-    """`connectmail worker` delivering through `relay_url`, looking for mail every 0.1 s."""
+def start_worker(
+    data_dir: Path, relay_url: str, *args: str, poll_seconds: float = 0.1
+) -> subprocess.Popen[bytes]:
+    """`connectmail worker` delivering through `relay_url`, looking for mail every
+    `poll_seconds`."""
     command = [sys.executable, "-m", "connectmail", "worker", "--data-dir", str(data_dir)]
-    command += ["--relay", relay_url, "--poll-seconds", "0.1", *args]
+    command += ["--relay", relay_url, "--poll-seconds", str(poll_seconds), *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
