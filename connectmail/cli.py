@@ -172,19 +172,23 @@ def worker(
     database_url: DatabaseUrl = None,
     relay: Relay = None,
     poll_seconds: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="How often to look for new mail (on PostgreSQL it also listens for the API's "
-            "NOTIFY, and claims at once)."
+            help="How often to look for mail that is due (default: "
+            "CONNECTMAIL_DELIVERY_POLL_SECONDS, 1). New mail is claimed at once: on PostgreSQL "
+            "the API processes ring a bell (NOTIFY) "
+            "for it, and on SQLite the worker watches the database file for commits."
         ),
-    ] = 0.1,
+    ] = None,
 ) -> None:
     """Deliver accepted mail in a process of its own (beside `serve --no-deliver`)."""
     settings = _settings(data_dir=data_dir, database_url=database_url, relay=relay)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    standalone.main(settings, poll_seconds)
+    standalone.main(
+        settings, settings.delivery_poll_seconds if poll_seconds is None else poll_seconds
+    )
 
 
 @app.command()

@@ -2,9 +2,9 @@
 
 It claims due outbox rows like the in-process worker does (leases keep several workers from
 sending the same row), so any number can run against one PostgreSQL, or one beside the API on
-SQLite. It finds new mail by polling, every `poll_seconds`; on PostgreSQL it also listens for
-the bell `serve --no-deliver` rings for each accepted email (see delivery.bell), and claims
-at once.
+SQLite. It finds new mail by polling, every `poll_seconds`, and claims sooner when told of it
+(see delivery.bell): on PostgreSQL it listens for the bell `serve --no-deliver` rings after
+accepted mail; on SQLite it watches the database file for commits.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import replace
 
 import uvloop
+from sqlalchemy import make_url
 
 from connectmail import heap
 from connectmail.config import Settings
-from connectmail.delivery.bell import BellListener
+from connectmail.delivery.bell import BellListener, CommitWatch
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.maintenance import Maintenance
 from connectmail.server import build_transport, open_store
@@ -37,7 +39,11 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
     loop = asyncio.get_running_loop()
     for each in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(each, stopping.set)
-    listener = None if store.sqlite else BellListener(store.conninfo, worker.notify)
+    listener = (
+        _commit_watch(store.url, worker.notify)
+        if store.sqlite
+        else BellListener(store.conninfo, worker.notify)
+    )
     worker.start()
     maintenance.start()
     if listener is not None:
@@ -52,6 +58,13 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
         await worker.stop()
         await maintenance.stop()
         store.close()
+
+
+def _commit_watch(url: str, wake: Callable[[], None]) -> CommitWatch | None:
+    """A watch on the SQLite file of `url`; none for a database in memory (no other process
+    can write to it)."""
+    path = make_url(url).database
+    return None if not path or path == ":memory:" else CommitWatch(path, wake)
 
 
 def main(settings: Settings, poll_seconds: float) -> None:

@@ -1,11 +1,13 @@
-"""The outbox bell: on PostgreSQL, `serve --no-deliver` tells the `connectmail worker`
-processes that new mail is in the outbox (NOTIFY), and they listen (LISTEN) and claim at once
-instead of at their next poll.
+"""How a `connectmail worker` learns that new mail is in the outbox, sooner than its next poll.
 
-A hint, never the only way mail is found: a worker still polls, so a notification lost (the
-connection down, the bell not rung) delays mail by a poll at most, and the bell failing never
-fails an accept, which has committed before it rings. SQLite has no such channel between
-processes; its workers poll.
+On PostgreSQL, `serve --no-deliver` rings the outbox bell (NOTIFY) after accepted mail, and the
+workers listen (LISTEN) and claim at once. On SQLite, whose processes share one machine and one
+file, a worker watches the database for commits by others (`CommitWatch`: PRAGMA data_version,
+a read of the WAL index in shared memory) and claims after one.
+
+Hints, never the only way mail is found: a worker still polls, so a notification lost (the
+connection down, the bell not rung, the file busy) delays mail by a poll at most, and the bell
+failing never fails an accept, which has committed before it rings.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -130,3 +133,57 @@ class BellListener:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class CommitWatch:
+    """SQLite: calls `wake` after other connections commit to the database, checked every
+    `check` seconds from when `start` returns until `stop`.
+
+    `PRAGMA data_version` changes when another connection has committed; in WAL mode reading it
+    is a look at the WAL index in shared memory (about 5 µs), with no lock to wait for. Any
+    commit counts, the worker's own recordings too: a claim that finds nothing costs a
+    transaction, at most one a `check`."""
+
+    def __init__(self, path: str, wake: Callable[[], None], check: float = 0.01) -> None:
+        self._path = path
+        self._wake = wake
+        self._check = check
+        self._connection: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    async def start(self) -> None:
+        # timeout=0: a busy file is skipped until the next check, never waited for on the loop.
+        self._connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
+        version = self._version()
+        self._task = asyncio.create_task(self._run(version), name="outbox-commit-watch")
+
+    def _version(self) -> int | None:
+        assert self._connection is not None
+        try:
+            (version,) = self._connection.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error as exc:
+            if not self._failing:
+                log.warning("cannot watch the database for new mail (polling): %s", exc)
+            self._failing = True
+            return None
+        self._failing = False
+        return int(version)
+
+    async def _run(self, last: int | None) -> None:
+        while True:
+            await asyncio.sleep(self._check)
+            version = self._version()
+            if version is None:
+                continue  # busy or failing: the next check, or the poll, finds that mail
+            if version != last:
+                last = version
+                self._wake()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._connection is not None:
+            self._connection.close()

@@ -1,9 +1,13 @@
-"""The outbox bell on PostgreSQL: `serve --no-deliver` rings (NOTIFY) for each accepted
-email, and a `connectmail worker` listening (LISTEN) claims it at once, not at its next poll;
-either side's connection, dropped by the database, is opened again."""
+"""A `connectmail worker` claims new mail at once, not at its next poll. On PostgreSQL,
+`serve --no-deliver` rings (NOTIFY) for each accepted email and the worker listens (LISTEN);
+either side's connection, dropped by the database, is opened again. On SQLite the worker
+watches the database file for commits."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import threading
 import time
 from typing import Any
 
@@ -71,4 +75,39 @@ def test_a_worker_is_woken_by_the_bell_and_both_sides_reconnect(
         assert [r.recipients for r in relay.wait_for(3, timeout=10)][2:] == [[third]]
     finally:
         stop_worker(worker)
+    assert len(relay.received) == 3
+
+
+def _started(worker: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait for the worker's log line that it delivers (after its watch has started); its
+    log goes on being read, so that a full pipe never stalls it."""
+    assert worker.stderr is not None
+    stderr = worker.stderr
+    started = threading.Event()
+
+    def read() -> None:
+        for line in stderr:
+            if b"delivering from" in line:
+                started.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert started.wait(timeout), "the worker did not start"
+
+
+def test_a_worker_on_sqlite_claims_after_a_commit_not_at_its_poll(
+    relay: SmtpSink, start_server: Any
+) -> None:
+    server = start_server("--no-deliver")
+    outpost = make_outpost(server.client())
+    worker = start_worker(server.data_dir, relay.url, poll_seconds=POLL)
+    try:
+        _started(worker)
+        time.sleep(0.5)  # the worker's first claim, on start, is done
+        for count, name in enumerate(("first", "second", "third"), start=1):
+            to = unique_address(name)
+            outpost.send(to=to)
+            assert relay.wait_for(count, timeout=10)[count - 1].recipients == [to]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=20) == 0
     assert len(relay.received) == 3
