@@ -9,7 +9,8 @@ Scenarios (`--only`): references, raw, processes, template, instructions, delive
 history, soak. `processes` is RAW again with `--processes` API processes (`connectmail serve
 --workers N`), against the bare endpoint with as many. `instructions` counts the API process's
 instructions per send under callgrind (`bench.instructions`), RAW and TEMPLATE, and per
-email delivered.
+email delivered. `latency` is accept-to-arrival at a fixed rate, with delivery in the server
+process and again in a `connectmail worker` beside `serve --no-deliver`.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def main() -> None:
                 results["delivery"] = scenarios.delivery_rate(backend, options, work)
             if want("latency"):
                 results["arrival_latency"] = scenarios.arrival_latency(backend, options, work)
+                results["arrival_latency_worker"] = scenarios.arrival_latency(
+                    backend, options, work, separate_worker=True
+                )
             # After delivery and latency: writing back its million rows disturbs what follows.
             if want("history"):
                 results["accept_raw_with_history"] = scenarios.accept_rate(
@@ -288,6 +292,12 @@ def render(report: dict[str, Any]) -> str:
         lambda r: (
             f"{r['arrival_latency']['p50_ms']} / {r['arrival_latency']['p99_ms']} "
             f"at {r['arrival_latency']['offered_rate']:.0f}/s"
+        ),
+    )
+    row(
+        "  with a separate `connectmail worker`",
+        lambda r: (
+            f"{r['arrival_latency_worker']['p50_ms']} / {r['arrival_latency_worker']['p99_ms']}"
         ),
     )
     row(

@@ -178,12 +178,26 @@ class Program:
     command: list[str]
     ready_url: str | None = None
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None  # where its stderr goes (else nowhere)
 
     def start(self, stdout: int | None = subprocess.DEVNULL) -> Program:
-        self.process = subprocess.Popen(self.command, stdout=stdout, stderr=subprocess.DEVNULL)
+        if self.log is None:
+            self.process = subprocess.Popen(self.command, stdout=stdout, stderr=subprocess.DEVNULL)
+        else:
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(self.command, stdout=stdout, stderr=log)
         if self.ready_url:
             wait_http(self.ready_url)
         return self
+
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
+        """Until `text` is in its log (it says it is ready)."""
+        assert self.log is not None and self.process is not None
+        deadline = time.monotonic() + timeout
+        while text not in self.log.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.command} did not log {text!r}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

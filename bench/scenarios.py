@@ -478,13 +478,23 @@ def _delivery_once(backend: str, options: Options, work: Path, run: int) -> dict
     }
 
 
-def arrival_latency(backend: str, options: Options, work: Path) -> dict[str, Any]:
-    """Accept-to-arrival latency at a fixed offered rate, delivery in the server process."""
+def arrival_latency(
+    backend: str, options: Options, work: Path, *, separate_worker: bool = False
+) -> dict[str, Any]:
+    """Accept-to-arrival latency at a fixed offered rate, delivery in the server process or,
+    with `separate_worker`, in a `connectmail worker` beside `serve --no-deliver`."""
     count = int(options.latency_rate * options.latency_seconds)
-    directory = work / f"latency-{backend}"
+    directory = work / f"latency-{backend}-{'worker' if separate_worker else 'server'}"
     with database(backend, directory) as url, Relay(work) as relay:
-        server = ServerProcess(directory, _server_args(url, options, "--relay", relay.url)).start()
+        delivery = ["--no-deliver"] if separate_worker else ["--relay", relay.url]
+        server = ServerProcess(directory, _server_args(url, options, *delivery)).start()
+        worker_args = ["--data-dir", str(directory), "--database-url", url, "--relay", relay.url]
+        worker = Program(
+            [PYTHON, "-m", "connectmail", "worker", *worker_args], log=directory / "worker.log"
+        )
         try:
+            if separate_worker:
+                worker.start()  # its start-up overlaps the seeding and signing
             store = Store(url)
             outpost = seed.make_outpost(store, server.account_id)
             ids = seed.add_contacts(store, outpost, count)
@@ -493,9 +503,12 @@ def arrival_latency(backend: str, options: Options, work: Path) -> dict[str, Any
             signed = list(
                 signed_sends(server.endpoint, _credentials(server), REGION, iter(payloads))
             )
+            if separate_worker:
+                worker.wait_for_log("delivering from")
             sent = open_loop(server.endpoint, signed, options.latency_rate)
             relay.wait_for(count)
         finally:
+            worker.stop()
             server.stop()
         arrived = {recipient: at for at, recipient, _ in relay.arrivals()}
     latencies = sorted(

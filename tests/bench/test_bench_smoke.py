@@ -40,6 +40,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
         assert sqlite[name]["rate"] > 0 and sqlite[name]["non_2xx"] == 0, name
     assert sqlite["delivery"]["messages"] == report["options"]["delivery_messages"]
     assert sqlite["arrival_latency"]["p99_ms"] > 0
+    assert sqlite["arrival_latency_worker"]["p99_ms"] > 0
     assert sqlite["soak"]["rss_end_mb"] > 0 and sqlite["soak"]["growth"] is not None
     assert report["bare_asgi"]["rate"] > 0 and report["moto_sesv2"]["rate"] > 0
     assert report["bare_starlette"]["rate"] > 0 and report["bare_asgi_processes"]["rate"] > 0
@@ -65,6 +66,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert "CPU µs per email: connectmail / database / relay" in result.stdout
     assert "API process instructions per request (callgrind): RAW / TEMPLATE" in result.stdout
     assert "connectmail's instructions per email (callgrind)" in result.stdout
+    assert "  with a separate `connectmail worker`" in result.stdout
 
 
 def test_postgres_wal_counts_a_requested_checkpoint_and_the_wal_written() -> None:
