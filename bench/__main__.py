@@ -154,22 +154,30 @@ def main() -> None:
 
 
 def _instructions(backend: str, options: Options, work: Path, keep: Path) -> dict[str, Any]:
-    """Instructions per request, RAW and TEMPLATE, and per email delivered; each callgrind
-    file kept beside the JSON."""
+    """Instructions per request, RAW and TEMPLATE, RAW with `options.history` contacts stored,
+    and per email delivered; each callgrind file kept beside the JSON."""
     counted = {}
     keep.mkdir(parents=True, exist_ok=True)
     for source, measured in instructions.count_each(
         backend,
-        ("RAW", "TEMPLATE", "DELIVERY"),
+        ("RAW", "TEMPLATE", "HISTORY", "DELIVERY"),
         options.counted_requests,
         options.counted_warmup,
         options.connections,
         work / "instructions",
+        options.history,
     ):
         kept = keep / f"callgrind-{backend}-{source}.out"
         shutil.copyfile(measured["callgrind_file"], kept)
         counted[source] = measured | {"callgrind_file": str(kept)}
     return counted
+
+
+def _history_instructions(results: dict[str, Any]) -> str:
+    """RAW's instructions per send with the history stored, and against the empty store."""
+    counted = results["instructions"]
+    stored, empty = counted["HISTORY"]["per_request"], counted["RAW"]["per_request"]
+    return f"{stored:,} ({stored / empty:.0%} of empty)"
 
 
 def _any_requests(options: Options, work: Path) -> list[Any]:
@@ -263,6 +271,7 @@ def render(report: dict[str, Any]) -> str:
             + (f" ({r['history_ratio']:.0%} of empty)" if "history_ratio" in r else "")
         ),
     )
+    row("  its instructions per request (callgrind)", _history_instructions)
     row("connectmail / bare ASGI", lambda r: r["ratio_to_bare_asgi"])
     row("connectmail / bare Starlette", lambda r: r["ratio_to_starlette"])
     row("connectmail / moto SES v2", lambda r: f"{r['ratio_to_moto']}x")

@@ -1,6 +1,8 @@
 """`python -m bench.instructions`: the API process's instructions per accepted
 StartOutboundEmailContact, RAW and TEMPLATE, and per email it delivers (DELIVERY), counted by
-valgrind's callgrind.
+valgrind's callgrind; and (HISTORY) per RAW send with `--history` contacts already stored, sent
+and delivered, as after months (a million by default; the rows are written before the server
+is counted), which says whether a send costs more as the store grows.
 
 The accept rate and the CPU per request move 10 to 20% from run to run on this machine, and
 its speed about 2x from hour to hour; an instruction count does not. The server runs under
@@ -16,6 +18,7 @@ until the last of them is delivered and recorded. Two runs of the same code agre
     python -m bench.instructions                 # RAW, TEMPLATE, DELIVERY; both databases
     python -m bench --only instructions          # the same, as rows of the bench's table
     python -m bench.instructions --backends sqlite --sources RAW --requests 2000
+    python -m bench.instructions --sources RAW,HISTORY
 
 What is counted: every thread of the API process (user space; not the kernel, not the load
 generator, not PostgreSQL's processes). Under callgrind the server runs about 40x slower and
@@ -91,10 +94,17 @@ class Callgrind:
 
 
 def count(
-    backend: str, source: str, requests: int, warmup: int, connections: int, directory: Path
+    backend: str,
+    source: str,
+    requests: int,
+    warmup: int,
+    connections: int,
+    directory: Path,
+    history: int = Options.history,
 ) -> dict[str, Any]:
-    """Instructions per request of `requests` sends after `warmup` uncounted ones; or, with
-    source DELIVERY, per email of about `requests` delivered to a loopback relay."""
+    """Instructions per request of `requests` sends after `warmup` uncounted ones (HISTORY: RAW
+    sends with `history` contacts stored before); or, with source DELIVERY, per email of
+    `requests` delivered to a loopback relay."""
     if source == "DELIVERY":
         return count_delivery(backend, requests, connections, directory)
     callgrind = Callgrind(directory)
@@ -103,7 +113,9 @@ def count(
             directory, ["--database-url", url, "--no-deliver"], wrapper=callgrind.wrapper
         ).start(timeout=300)
         try:
-            signed = signed_requests(server, *_seed(server, url, warmup + requests), source)
+            stored = history if source == "HISTORY" else 0
+            sends = _seed(server, url, warmup + requests, history=stored)
+            signed = signed_requests(server, *sends, "TEMPLATE" if source == "TEMPLATE" else "RAW")
             rate = 1e9  # as fast as the connections are answered
             open_loop(server.endpoint, signed[:warmup], rate, connections)
             callgrind.on(server)
@@ -186,11 +198,16 @@ def _wait_for_outbox(store: Store, rows: int, timeout: float = 600.0) -> None:
         time.sleep(0.1)
 
 
-def _seed(server: ServerProcess, url: str, contacts: int) -> tuple[seed.Outpost, list[str]]:
-    """An instance with a sender address, and `contacts` contacts to send to."""
+def _seed(
+    server: ServerProcess, url: str, contacts: int, history: int = 0
+) -> tuple[seed.Outpost, list[str]]:
+    """An instance with a sender address, `history` contacts sent to before, and `contacts`
+    contacts to send to."""
     store = Store(url)
     try:
         outpost = seed.make_outpost(store, server.account_id)
+        if history:
+            seed.add_history(store, outpost, history)
         ids = seed.add_contacts(store, outpost, contacts)
         seed.settle(store)
     finally:
@@ -205,12 +222,13 @@ def count_each(
     warmup: int,
     connections: int,
     work: Path,
+    history: int = Options.history,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """`count` for each source in turn, each in a directory of its own under `work`."""
     for source in sources:
         directory = work / f"{backend}-{source}"
         directory.mkdir(parents=True)
-        yield source, count(backend, source, requests, warmup, connections, directory)
+        yield source, count(backend, source, requests, warmup, connections, directory, history)
 
 
 def main() -> None:
@@ -224,6 +242,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=Options.counted_requests)
     parser.add_argument("--warmup", type=int, default=Options.counted_warmup)
     parser.add_argument("--connections", type=int, default=Options.connections)
+    parser.add_argument(
+        "--history", type=int, default=Options.history, help="contacts stored for HISTORY"
+    )
     parser.add_argument("--work", type=Path, help="where to keep the callgrind files")
     parser.add_argument("--out", type=Path, default=RESULTS / "instructions.json")
     args = parser.parse_args()
@@ -236,7 +257,9 @@ def main() -> None:
     print("| --- | --- | --- |")
     for backend in args.backends.split(","):
         sources = args.sources.split(",")
-        counts = count_each(backend, sources, args.requests, args.warmup, args.connections, work)
+        counts = count_each(
+            backend, sources, args.requests, args.warmup, args.connections, work, args.history
+        )
         for source, measured in counts:
             report.setdefault(backend, {})[source] = measured
             print(f"| {backend} | {source} | {measured['per_request']:,} |", flush=True)
