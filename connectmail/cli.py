@@ -176,8 +176,8 @@ def worker(
         typer.Option(
             help="How often to look for mail that is due (default: "
             "CONNECTMAIL_DELIVERY_POLL_SECONDS, 1). New mail is claimed at once: on PostgreSQL "
-            "the API processes ring a bell (NOTIFY) "
-            "for it, and on SQLite the worker watches the database file for commits."
+            "the API processes ring a bell (NOTIFY) for it, and on SQLite the worker watches "
+            "the database file for commits."
         ),
     ] = None,
 ) -> None:
