@@ -182,13 +182,16 @@ def worker(
     ] = None,
 ) -> None:
     """Deliver accepted mail in a process of its own (beside `serve --no-deliver`)."""
-    settings = _settings(data_dir=data_dir, database_url=database_url, relay=relay)
+    settings = _settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        relay=relay,
+        delivery_poll_seconds=poll_seconds,
+    )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    standalone.main(
-        settings, settings.delivery_poll_seconds if poll_seconds is None else poll_seconds
-    )
+    standalone.main(settings)
 
 
 @app.command()

@@ -2,9 +2,9 @@
 
 It claims due outbox rows like the in-process worker does (leases keep several workers from
 sending the same row), so any number can run against one PostgreSQL, or one beside the API on
-SQLite. It finds new mail by polling, every `poll_seconds`, and claims sooner when told of it
-(see delivery.bell): on PostgreSQL it listens for the bell `serve --no-deliver` rings after
-accepted mail; on SQLite it watches the database file for commits.
+SQLite. It finds new mail by polling, every `delivery_poll_seconds`, and claims sooner when
+told of it (see delivery.bell): on PostgreSQL it listens for the bell `serve --no-deliver`
+rings after accepted mail; on SQLite it watches the database file for commits.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import replace
 
 import uvloop
-from sqlalchemy import make_url
 
 from connectmail import heap
 from connectmail.config import Settings
@@ -24,14 +22,14 @@ from connectmail.delivery.bell import BellListener, CommitWatch
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.maintenance import Maintenance
 from connectmail.server import build_transport, open_store
+from connectmail.store.database import sqlite_file
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings, poll_seconds: float) -> None:
+async def run_worker(settings: Settings) -> None:
     store = open_store(settings)
-    policy = replace(settings.delivery_policy(), poll_seconds=poll_seconds)
-    worker = DeliveryWorker(store, build_transport(settings, store), policy)
+    worker = DeliveryWorker(store, build_transport(settings, store), settings.delivery_policy())
     maintenance = Maintenance(
         store, settings.maintenance_interval_seconds, settings.analyze_interval_seconds
     )
@@ -63,9 +61,9 @@ async def run_worker(settings: Settings, poll_seconds: float) -> None:
 def _commit_watch(url: str, wake: Callable[[], None]) -> CommitWatch | None:
     """A watch on the SQLite file of `url`; none for a database in memory (no other process
     can write to it)."""
-    path = make_url(url).database
-    return None if not path or path == ":memory:" else CommitWatch(path, wake)
+    path = sqlite_file(url)
+    return None if path is None else CommitWatch(path, wake)
 
 
-def main(settings: Settings, poll_seconds: float) -> None:
-    uvloop.run(run_worker(settings, poll_seconds))
+def main(settings: Settings) -> None:
+    uvloop.run(run_worker(settings))

@@ -79,10 +79,7 @@ class OutboxBell:
             self._connection = None
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()  # a ring left: the workers' next poll finds that mail
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _cancel(self._task)  # a ring left: the workers' next poll finds that mail
         await self._drop()
 
 
@@ -129,10 +126,7 @@ class BellListener:
                 await connection.execute("SELECT 1")  # quiet: is the connection still there?
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _cancel(self._task)
 
 
 class CommitWatch:
@@ -181,9 +175,14 @@ class CommitWatch:
                 self._wake()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await _cancel(self._task)
         if self._connection is not None:
             self._connection.close()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel `task`, if any, and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -16,7 +16,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -34,6 +34,12 @@ def normalize_url(url: str) -> str:
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str | URL) -> str | None:
+    """The file of a SQLite URL; None for a database in memory."""
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else database
 
 
 def create_engines(url: str, *, readers: int) -> tuple[Engine, Engine]:
@@ -114,8 +120,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
                 connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_MIGRATION_LOCK})
                 connection.commit()
         return
-    database = engine.url.database
-    if not database or database == ":memory:":
+    database = sqlite_file(engine.url)
+    if database is None:
         yield
         return
     lock_path = f"{database}.migrate-lock"
