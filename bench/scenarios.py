@@ -488,12 +488,13 @@ def arrival_latency(
     with database(backend, directory) as url, Relay(work) as relay:
         delivery = ["--no-deliver"] if separate_worker else ["--relay", relay.url]
         server = ServerProcess(directory, _server_args(url, options, *delivery)).start()
-        worker_args = ["--data-dir", str(directory), "--database-url", url, "--relay", relay.url]
-        worker = Program(
-            [PYTHON, "-m", "connectmail", "worker", *worker_args], log=directory / "worker.log"
-        )
+        worker = None
+        if separate_worker:
+            command = [PYTHON, "-m", "connectmail", "worker", "--data-dir", str(directory)]
+            command += ["--database-url", url, "--relay", relay.url]
+            worker = Program(command, log=directory / "worker.log")
         try:
-            if separate_worker:
+            if worker is not None:
                 worker.start()  # its start-up overlaps the seeding and signing
             store = Store(url)
             outpost = seed.make_outpost(store, server.account_id)
@@ -503,12 +504,13 @@ def arrival_latency(
             signed = list(
                 signed_sends(server.endpoint, _credentials(server), REGION, iter(payloads))
             )
-            if separate_worker:
+            if worker is not None:
                 worker.wait_for_log("delivering from")
             sent = open_loop(server.endpoint, signed, options.latency_rate)
             relay.wait_for(count)
         finally:
-            worker.stop()
+            if worker is not None:
+                worker.stop()
             server.stop()
         arrived = {recipient: at for at, recipient, _ in relay.arrivals()}
     latencies = sorted(
