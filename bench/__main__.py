@@ -4,13 +4,16 @@ and write it as JSON.
     python -m bench                      # everything, SQLite and PostgreSQL, medians of 3
     python -m bench --smoke              # a few seconds of each, to keep the suite honest
     python -m bench --soak 300           # add a 5-minute RSS run
+    python -m bench --skip instructions  # all but the callgrind counts (the slowest part)
 
-Scenarios (`--only`): references, raw, processes, template, instructions, delivery, latency,
-history, soak. `processes` is RAW again with `--processes` API processes (`connectmail serve
---workers N`), against the bare endpoint with as many. `instructions` counts the API process's
-instructions per send under callgrind (`bench.instructions`), RAW and TEMPLATE, and per
-email delivered. `latency` is accept-to-arrival at a fixed rate, with delivery in the server
-process and again in a `connectmail worker` beside `serve --no-deliver`.
+Scenarios (`--only`, `--skip`): references, raw, processes, template, instructions, delivery,
+latency, history, soak. `processes` is RAW again with `--processes` API processes
+(`connectmail serve --workers N`), against the bare endpoint with as many. `instructions`
+counts the API process's instructions per send under callgrind (`bench.instructions`): RAW,
+TEMPLATE, RAW with the history stored, and per email delivered. `latency` is
+accept-to-arrival at a fixed rate, with delivery in the server process and again in a
+`connectmail worker` beside `serve --no-deliver`. `--smoke` runs on SQLite unless
+`--backends` says otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +32,27 @@ from bench import instructions, scenarios
 from bench.scenarios import Options
 
 RESULTS = Path(__file__).with_name("results")
+SCENARIOS = (
+    "references",
+    "raw",
+    "processes",
+    "template",
+    "instructions",
+    "delivery",
+    "latency",
+    "history",
+    "soak",
+)
+
+
+def _scenarios(text: str) -> set[str]:
+    """A comma-separated list of scenario names."""
+    names = set(filter(None, text.split(",")))
+    unknown = names - set(SCENARIOS)
+    if unknown:
+        known = ", ".join(SCENARIOS)
+        raise argparse.ArgumentTypeError(f"no scenario {', '.join(sorted(unknown))} ({known})")
+    return names
 
 
 def parse() -> tuple[argparse.Namespace, Options]:
@@ -37,7 +61,9 @@ def parse() -> tuple[argparse.Namespace, Options]:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--backends", help="comma-separated (default: sqlite,postgresql; sqlite with --smoke)"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=50)
@@ -51,7 +77,12 @@ def parse() -> tuple[argparse.Namespace, Options]:
     parser.add_argument("--history", type=int, default=1_000_000)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds of RSS soak (0: skip)")
     parser.add_argument("--soak-rate", type=float, default=1_000.0, help="sends/s in the soak")
-    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument(
+        "--only", type=_scenarios, default=set(), help="comma-separated scenario names"
+    )
+    parser.add_argument(
+        "--skip", type=_scenarios, default=set(), help="scenarios to leave out, comma-separated"
+    )
     parser.add_argument("--smoke", action="store_true", help="a few seconds of everything")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
@@ -65,8 +96,9 @@ def parse() -> tuple[argparse.Namespace, Options]:
         soak_seconds=args.soak,
         soak_rate=args.soak_rate,
     )
+    if args.backends is None:
+        args.backends = "sqlite" if args.smoke else "sqlite,postgresql"
     if args.smoke:
-        args.backends = "sqlite"
         options = Options(
             runs=1,
             seconds=1.0,
@@ -88,7 +120,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
 
 def main() -> None:
     args, options = parse()
-    wanted = set(filter(None, args.only.split(",")))
+    wanted, skipped = args.only, args.skip
     work = scenarios.temporary_directory()
     report: dict[str, Any] = {
         "command": "python -m bench " + " ".join(os.sys.argv[1:]),  # type: ignore[attr-defined]
@@ -103,7 +135,7 @@ def main() -> None:
     }
 
     def want(name: str) -> bool:
-        return not wanted or name in wanted
+        return (not wanted or name in wanted) and name not in skipped
 
     try:
         several = replace(options, workers=options.processes)
