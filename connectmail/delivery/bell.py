@@ -3,7 +3,8 @@
 On PostgreSQL, `serve --no-deliver` rings the outbox bell (NOTIFY) after accepted mail, and the
 workers listen (LISTEN) and claim at once. On SQLite, whose processes share one machine and one
 file, a worker watches the database for commits by others (`CommitWatch`: PRAGMA data_version,
-a read of the WAL index in shared memory) and claims after one.
+a read of the WAL index in shared memory, when inotify says the files were written) and claims
+after one.
 
 Hints, never the only way mail is found: a worker still polls, so a notification lost (the
 connection down, the bell not rung, the file busy) delays mail by a poll at most, and the bell
@@ -15,11 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
+
+if TYPE_CHECKING:
+    from asyncinotify import Inotify
 
 log = logging.getLogger(__name__)
 
@@ -130,18 +136,33 @@ class BellListener:
 
 
 class CommitWatch:
-    """SQLite: calls `wake` after other connections commit to the database, checked every
-    `check` seconds from when `start` returns until `stop`.
+    """SQLite: calls `wake` after other connections commit to the database, from when `start`
+    returns until `stop`, at most once per `check` seconds.
 
     `PRAGMA data_version` changes when another connection has committed; in WAL mode reading it
-    is a look at the WAL index in shared memory (about 5 µs), with no lock to wait for. Any
-    commit counts, the worker's own recordings too: a claim that finds nothing costs a
-    transaction, at most one a `check`."""
+    is a look at the WAL index in shared memory (about 5 µs), with no lock to wait for. The
+    watch reads it every `check` seconds. On Linux it stops once the database has had no
+    commit for `quiet` seconds, and starts again when the kernel says a file in the database's
+    directory was written (inotify: a commit writes the WAL, or the journal and the file), so
+    an idle watch costs nothing; elsewhere, where inotify cannot be had, or with `notified`
+    false, it never stops. Any commit counts, the worker's own recordings too: a claim that
+    finds nothing costs a transaction (one that writes nothing, so wakes nothing), at most one
+    a `check`."""
 
-    def __init__(self, path: str, wake: Callable[[], None], check: float = 0.01) -> None:
+    def __init__(
+        self,
+        path: str,
+        wake: Callable[[], None],
+        check: float = 0.01,
+        notified: bool = True,
+        quiet: float = 1.0,
+    ) -> None:
         self._path = path
+        self._directory = os.path.dirname(os.path.abspath(path))
         self._wake = wake
         self._check = check
+        self._notified = notified
+        self._quiet = quiet
         self._connection: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
@@ -150,7 +171,9 @@ class CommitWatch:
         # timeout=0: a busy file is skipped until the next check, never waited for on the loop.
         self._connection = sqlite3.connect(self._path, timeout=0, isolation_level=None)
         version = self._version()
-        self._task = asyncio.create_task(self._run(version), name="outbox-commit-watch")
+        inotify = _inotify() if self._notified else None
+        run = self._polled_run(version) if inotify is None else self._notified_run(inotify, version)
+        self._task = asyncio.create_task(run, name="outbox-commit-watch")
 
     def _version(self) -> int | None:
         assert self._connection is not None
@@ -164,20 +187,56 @@ class CommitWatch:
         self._failing = False
         return int(version)
 
-    async def _run(self, last: int | None) -> None:
+    async def _poll(self, last: int | None, quiet: float | None = None) -> int | None:
+        """Look every `check` seconds and wake on a change; after `quiet` seconds without
+        one (never, if None), return the version last seen."""
+        changed = time.monotonic()
         while True:
-            await asyncio.sleep(self._check)
             version = self._version()
-            if version is None:
-                continue  # busy or failing: the next check, or the poll, finds that mail
-            if version != last:
-                last = version
+            if version is not None and version != last:
+                last, changed = version, time.monotonic()
                 self._wake()
+            elif quiet is not None and time.monotonic() - changed >= quiet:
+                return last
+            await asyncio.sleep(self._check)
+
+    async def _polled_run(self, last: int | None) -> None:
+        await self._poll(last)
+
+    async def _notified_run(self, inotify: Inotify, last: int | None) -> None:
+        from asyncinotify import Mask
+
+        # One event, then the kernel drops the watch (and says so, IGNORED): while the files
+        # are written, two events instead of one a write, and the watches' table stays small.
+        written = Mask.MODIFY | Mask.CREATE | Mask.MOVED_TO | Mask.ONLYDIR | Mask.ONESHOT
+        with inotify:
+            while True:
+                # Armed before the look: a commit after it is an event, one before it is seen.
+                inotify.add_watch(self._directory, written)
+                if self._version() == last:
+                    await inotify.get()
+                # A commit writes its pages, syncs, and only then is seen by others, with no
+                # write to say so: look every `check` until the database has been quiet a while.
+                last = await self._poll(last, quiet=self._quiet)
+                while inotify.sync_get() is not None:
+                    pass  # the events meanwhile; the next look covers them
 
     async def stop(self) -> None:
         await _cancel(self._task)
         if self._connection is not None:
             self._connection.close()
+
+
+def _inotify() -> Inotify | None:
+    """An inotify instance whose `sync_get` never waits, or None where there is none: not
+    Linux, or the user's inotify instances used up (`fs.inotify.max_user_instances`)."""
+    try:
+        from asyncinotify import Inotify
+
+        return Inotify(sync_timeout=0)
+    except (ImportError, OSError, AttributeError) as exc:  # AttributeError: libc has no inotify
+        log.info("no inotify (%s): the watch polls the database for new mail", exc)
+        return None
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

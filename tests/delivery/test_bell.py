@@ -5,14 +5,20 @@ watches the database file for commits."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
+from connectmail.delivery.bell import CommitWatch
 from tests.support.connect import make_outpost, unique_address
 from tests.support.server import start_worker, stop_worker
 from tests.support.smtp import SmtpSink
@@ -111,3 +117,65 @@ def test_a_worker_on_sqlite_claims_after_a_commit_not_at_its_poll(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=20) == 0
     assert len(relay.received) == 3
+
+
+def _watched(path: Path, notified: bool, idle: float) -> tuple[int, int, int]:
+    """A CommitWatch on `path` (quiet after 0.3 s): how often it looked at the database while
+    nothing committed for `idle` seconds; how many of three commits by another connection it
+    woke for, each within 5 s; and how often it looked in `idle` seconds once quiet again."""
+    quiet = 0.3
+
+    class Counted(CommitWatch):
+        looks = 0
+
+        def _version(self) -> int | None:
+            Counted.looks += 1
+            return super()._version()
+
+    async def looks_in(seconds: float) -> int:
+        before = Counted.looks
+        await asyncio.sleep(seconds)
+        return Counted.looks - before
+
+    async def run() -> tuple[int, int, int]:
+        woken = asyncio.Event()
+        watch = Counted(str(path), woken.set, notified=notified, quiet=quiet)
+        await watch.start()
+        try:
+            await asyncio.sleep(0.1)  # its first look, at start
+            idle_looks = await looks_in(idle)
+            wakes = 0
+            with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as writer:
+                for n in range(3):
+                    woken.clear()
+                    writer.execute("INSERT INTO t VALUES (?)", (n,))
+                    await asyncio.wait_for(woken.wait(), timeout=5)
+                    wakes += 1
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(quiet + 0.1)
+            return idle_looks, wakes, await looks_in(idle)
+        finally:
+            await watch.stop()
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "watched.db"
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as setup:
+        setup.execute("PRAGMA journal_mode=WAL")
+        setup.execute("CREATE TABLE t (n INTEGER)")
+    return path
+
+
+def test_the_commit_watch_wakes_after_each_commit_and_idle_never_looks(database: Path) -> None:
+    # inotify (Linux): nothing written, nothing looked at; once written, a look every 10 ms
+    # until quiet again.
+    assert _watched(database, notified=True, idle=0.5) == (0, 3, 0)
+
+
+def test_the_commit_watch_polls_where_there_is_no_inotify(database: Path) -> None:
+    idle_looks, wakes, quiet_looks = _watched(database, notified=False, idle=0.5)
+    assert idle_looks >= 5 and quiet_looks >= 5  # every 10 ms, always
+    assert wakes == 3
