@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -27,16 +30,21 @@ SMOKE_TIMEOUT = 480
 
 
 def smoke(tmp_path: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """`python -m bench --smoke` with `args`: its report, and what it printed."""
+    """`python -m bench --smoke` with `args`: its report, and what it printed. Whatever it
+    started is killed with it when it fails or times out (a server left under callgrind would
+    slow every test after it)."""
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", *args, "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=SMOKE_TIMEOUT - 30,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(out.read_text()), result.stdout
+    command = [sys.executable, "-m", "bench", "--smoke", *args, "--out", str(out)]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as bench:
+        try:
+            printed, errors = bench.communicate(timeout=SMOKE_TIMEOUT - 30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(bench.pid, signal.SIGKILL)
+    assert bench.returncode == 0, errors[-3000:]
+    return json.loads(out.read_text()), printed
 
 
 @pytest.mark.timeout(SMOKE_TIMEOUT)
