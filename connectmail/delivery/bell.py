@@ -212,7 +212,11 @@ class CommitWatch:
         with inotify:
             while True:
                 # Armed before the look: a commit after it is an event, one before it is seen.
-                inotify.add_watch(self._directory, written)
+                try:
+                    inotify.add_watch(self._directory, written)
+                except OSError as exc:  # the user's watches used up, say
+                    log.warning("cannot watch %s for new mail (polling): %s", self._directory, exc)
+                    await self._poll(last)
                 if self._version() == last:
                     await inotify.get()
                 # A commit writes its pages, syncs, and only then is seen by others, with no

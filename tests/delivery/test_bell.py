@@ -119,10 +119,13 @@ def test_a_worker_on_sqlite_claims_after_a_commit_not_at_its_poll(
     assert len(relay.received) == 3
 
 
-def _watched(path: Path, notified: bool, idle: float) -> tuple[int, int, int]:
-    """A CommitWatch on `path` (quiet after 0.3 s): how often it looked at the database while
-    nothing committed for `idle` seconds; how many of three commits by another connection it
-    woke for, each within 5 s; and how often it looked in `idle` seconds once quiet again."""
+def _watched(
+    path: Path, notified: bool, idle: float, directory: Path | None = None
+) -> tuple[int, int, int]:
+    """A CommitWatch on `path` (quiet after 0.3 s; inotify watching `directory` instead of the
+    file's, if given): how often it looked at the database while nothing committed for `idle`
+    seconds; how many of three commits by another connection it woke for, each within 5 s;
+    and how often it looked in `idle` seconds once quiet again."""
     quiet = 0.3
 
     class Counted(CommitWatch):
@@ -140,6 +143,8 @@ def _watched(path: Path, notified: bool, idle: float) -> tuple[int, int, int]:
     async def run() -> tuple[int, int, int]:
         woken = asyncio.Event()
         watch = Counted(str(path), woken.set, notified=notified, quiet=quiet)
+        if directory is not None:
+            watch._directory = str(directory)
         await watch.start()
         try:
             await asyncio.sleep(0.1)  # its first look, at start
@@ -178,4 +183,13 @@ def test_the_commit_watch_wakes_after_each_commit_and_idle_never_looks(database:
 def test_the_commit_watch_polls_where_there_is_no_inotify(database: Path) -> None:
     idle_looks, wakes, quiet_looks = _watched(database, notified=False, idle=0.5)
     assert idle_looks >= 5 and quiet_looks >= 5  # every 10 ms, always
+    assert wakes == 3
+
+
+def test_the_commit_watch_polls_when_inotify_refuses_its_directory(
+    database: Path, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone"  # inotify_add_watch: ENOENT
+    idle_looks, wakes, quiet_looks = _watched(database, notified=True, idle=0.5, directory=gone)
+    assert idle_looks >= 5 and quiet_looks >= 5
     assert wakes == 3
