@@ -8,7 +8,9 @@ The accept rate and the CPU per request move 10 to 20% from run to run on this m
 its speed about 2x from hour to hour; an instruction count does not. The server runs under
 callgrind with counting off; pre-signed, unique requests (contacts created beforehand) warm it
 up, then counting is switched on (`callgrind_control -i on`), exactly `--requests` more are
-sent over `--connections` connections, and counting is switched off and dumped. DELIVERY is
+sent over `--connections` connections, and counting is switched off and dumped. One server
+counts RAW, TEMPLATE and HISTORY in turn, each with its own warm-up and window; HISTORY's rows
+are written once the others are counted. DELIVERY is
 measured as `python -m bench` measures delivery: sends accepted with delivery off, then the
 server restarted under callgrind with a loopback relay; a seventh of the emails warm it up,
 and counting is on from when the rest are made due (held back in the outbox until then)
@@ -53,6 +55,7 @@ from connectmail.store.tables import outbox
 from tests.support.server import ServerProcess
 
 RESULTS = Path(__file__).with_name("results")
+SOURCES = ("RAW", "TEMPLATE", "HISTORY", "DELIVERY")
 
 
 def require_valgrind() -> tuple[str, str]:
@@ -68,6 +71,7 @@ class Callgrind:
     def __init__(self, directory: Path) -> None:
         valgrind, self.control = require_valgrind()
         self.out = directory / "callgrind.out"
+        self.dumps = 0
         self.wrapper = [
             valgrind,
             "--tool=callgrind",
@@ -87,48 +91,56 @@ class Callgrind:
         """Counting off; the instructions counted, and the file they are in."""
         self._control(server, "--instr=off")
         self._control(server, "--dump")
-        # The dump is callgrind.out.1 (the file written at exit, callgrind.out, counts nothing).
-        dumped = self.out.with_name(f"{self.out.name}.1")
+        # Dumps are callgrind.out.1, .2, ... in turn (the file written at exit, callgrind.out,
+        # counts nothing).
+        self.dumps += 1
+        dumped = self.out.with_name(f"{self.out.name}.{self.dumps}")
         totals = [line for line in dumped.read_text().splitlines() if line.startswith("totals:")]
         return int(totals[0].split()[1]), dumped
 
 
-def count(
+def count_sends(
     backend: str,
-    source: str,
+    sources: Iterable[str],
     requests: int,
     warmup: int,
     connections: int,
     directory: Path,
     history: int = Options.history,
-) -> dict[str, Any]:
-    """Instructions per request of `requests` sends after `warmup` uncounted ones (HISTORY: RAW
-    sends with `history` contacts stored before); or, with source DELIVERY, per email of
-    `requests` delivered to a loopback relay."""
-    if source == "DELIVERY":
-        return count_delivery(backend, requests, connections, directory)
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Instructions per request of `requests` sends after `warmup` uncounted ones, for each of
+    `sources` (RAW, TEMPLATE, HISTORY), in that order: one server under callgrind counts them
+    all, each in a window of its own (a server's start under callgrind takes 10 to 15 s).
+    HISTORY is RAW with `history` contacts stored, written once the others are counted."""
     callgrind = Callgrind(directory)
+    wanted = [source for source in SOURCES[:3] if source in sources]
     with database(backend, directory) as url:
         server = ServerProcess(
             directory, ["--database-url", url, "--no-deliver"], wrapper=callgrind.wrapper
         ).start(timeout=300)
         try:
-            stored = history if source == "HISTORY" else 0
-            sends = _seed(server, url, warmup + requests, history=stored)
-            signed = signed_requests(server, *sends, "TEMPLATE" if source == "TEMPLATE" else "RAW")
-            rate = 1e9  # as fast as the connections are answered
-            open_loop(server.endpoint, signed[:warmup], rate, connections)
-            callgrind.on(server)
-            open_loop(server.endpoint, signed[warmup:], rate, connections)
-            instructions, dumped = callgrind.off_and_dump(server)
+            outpost = _outpost(server, url)
+            for source in wanted:
+                stored = history if source == "HISTORY" else 0
+                ids = _contacts(url, outpost, warmup + requests, history=stored)
+                kind = "TEMPLATE" if source == "TEMPLATE" else "RAW"
+                signed = signed_requests(server, outpost, ids, kind)
+                rate = 1e9  # as fast as the connections are answered
+                open_loop(server.endpoint, signed[:warmup], rate, connections)
+                callgrind.on(server)
+                open_loop(server.endpoint, signed[warmup:], rate, connections)
+                instructions, dumped = callgrind.off_and_dump(server)
+                yield (
+                    source,
+                    {
+                        "requests": requests,
+                        "instructions": instructions,
+                        "per_request": round(instructions / requests),
+                        "callgrind_file": str(dumped),
+                    },
+                )
         finally:
             server.stop()
-    return {
-        "requests": requests,
-        "instructions": instructions,
-        "per_request": round(instructions / requests),
-        "callgrind_file": str(dumped),
-    }
 
 
 def count_delivery(backend: str, emails: int, connections: int, directory: Path) -> dict[str, Any]:
@@ -145,7 +157,9 @@ def count_delivery(backend: str, emails: int, connections: int, directory: Path)
     with database(backend, directory) as url, Relay(directory) as relay:
         server = ServerProcess(directory, ["--database-url", url, "--no-deliver"]).start()
         try:
-            signed = signed_requests(server, *_seed(server, url, warmup + emails), "RAW")
+            outpost = _outpost(server, url)
+            ids = _contacts(url, outpost, warmup + emails)
+            signed = signed_requests(server, outpost, ids, "RAW")
             open_loop(server.endpoint, signed, 1e9, connections)
         finally:
             server.stop()
@@ -198,21 +212,27 @@ def _wait_for_outbox(store: Store, rows: int, timeout: float = 600.0) -> None:
         time.sleep(0.1)
 
 
-def _seed(
-    server: ServerProcess, url: str, contacts: int, history: int = 0
-) -> tuple[seed.Outpost, list[str]]:
-    """An instance with a sender address, `history` contacts sent to before, and `contacts`
-    contacts to send to."""
+def _outpost(server: ServerProcess, url: str) -> seed.Outpost:
+    """An instance with a sender address."""
     store = Store(url)
     try:
-        outpost = seed.make_outpost(store, server.account_id)
+        return seed.make_outpost(store, server.account_id)
+    finally:
+        store.close()
+
+
+def _contacts(url: str, outpost: seed.Outpost, contacts: int, history: int = 0) -> list[str]:
+    """`history` contacts sent to before (as after months), and `contacts` contacts to send
+    to."""
+    store = Store(url)
+    try:
         if history:
             seed.add_history(store, outpost, history)
         ids = seed.add_contacts(store, outpost, contacts)
         seed.settle(store)
     finally:
         store.close()
-    return outpost, ids
+    return ids
 
 
 def count_each(
@@ -224,11 +244,18 @@ def count_each(
     work: Path,
     history: int = Options.history,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """`count` for each source in turn, each in a directory of its own under `work`."""
-    for source in sources:
-        directory = work / f"{backend}-{source}"
+    """The counts of `sources`: the sends' (RAW, TEMPLATE, HISTORY) with one server, in a
+    directory of `work`; then DELIVERY's, in one of its own."""
+    sources = list(sources)
+    sends = [source for source in sources if source != "DELIVERY"]
+    if sends:
+        directory = work / f"{backend}-sends"
         directory.mkdir(parents=True)
-        yield source, count(backend, source, requests, warmup, connections, directory, history)
+        yield from count_sends(backend, sends, requests, warmup, connections, directory, history)
+    if "DELIVERY" in sources:
+        directory = work / f"{backend}-DELIVERY"
+        directory.mkdir(parents=True)
+        yield "DELIVERY", count_delivery(backend, requests, connections, directory)
 
 
 def main() -> None:
@@ -248,6 +275,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="where to keep the callgrind files")
     parser.add_argument("--out", type=Path, default=RESULTS / "instructions.json")
     args = parser.parse_args()
+    unknown = set(args.sources.split(",")) - set(SOURCES)
+    if unknown:
+        parser.error(
+            f"unknown sources {', '.join(sorted(unknown))}; choose from {', '.join(SOURCES)}"
+        )
     work = args.work or Path(os.environ.get("TMPDIR", "/tmp")) / "connectmail-instructions"
     shutil.rmtree(work, ignore_errors=True)
     report: dict[str, Any] = {

@@ -177,3 +177,13 @@ def test_wrk_latencies_of_a_second_or_more_are_read(slow_endpoint: str, tmp_path
     result = run_wrk(slow_endpoint, path, seconds=3, connections=2)
     assert result.requests >= 2 and result.non_2xx == 0
     assert 1_000 <= result.p50_ms <= result.p99_ms < 3_000
+
+
+def test_an_unknown_source_of_instructions_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    # A misspelt source was dropped without a word, and the count left out.
+    command = [sys.executable, "-m", "bench.instructions", "--sources", "RAW,HISTROY"]
+    command += ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "out.json")]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 2
+    assert "unknown sources HISTROY" in ran.stderr
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out.json").exists()
