@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PG_VERSION := $(shell ls /etc/postgresql 2>/dev/null | head -n 1)
 ARGS ?=
 
-.PHONY: run test lint bench postgres tools clean
+.PHONY: run test lint bench postgres tools bytecode clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) bytecode
 	$(BIN)/connectmail serve $(ARGS)
+
+# Where PYTHONDONTWRITEBYTECODE is set (as on the machine this was written on), no process
+# keeps what it compiles: each server a test starts compiled connectmail anew, 0.2 s of the
+# 1.2 s of CPU its start took. Compiled here once (then only what changed); Python still
+# reads the files.
+bytecode: $(STAMP)
+	@$(BIN)/python -m compileall -q connectmail bench tests
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start
@@ -36,11 +43,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check connectmail tests bench
 	$(BIN)/mypy
 
-test: $(STAMP) postgres tools lint
+test: $(STAMP) postgres tools lint bytecode
 	$(BIN)/pytest -n 2 $(ARGS)
 
-bench: $(STAMP) postgres tools
+bench: $(STAMP) postgres tools bytecode
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) connectmail-data .pytest_cache .mypy_cache .ruff_cache
+	find connectmail bench tests -name __pycache__ -type d -prune -exec rm -rf {} +
