@@ -50,5 +50,5 @@ bench: $(STAMP) postgres tools bytecode
 	$(BIN)/python -m bench $(ARGS)
 
 clean:
-	rm -rf $(VENV) connectmail-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) connectmail-data .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
 	find connectmail bench tests -name __pycache__ -type d -prune -exec rm -rf {} +
