@@ -55,7 +55,8 @@ from connectmail.store.tables import outbox
 from tests.support.server import ServerProcess
 
 RESULTS = Path(__file__).with_name("results")
-SOURCES = ("RAW", "TEMPLATE", "HISTORY", "DELIVERY")
+SENDS = ("RAW", "TEMPLATE", "HISTORY")  # counted by one server, in this order
+SOURCES = (*SENDS, "DELIVERY")
 
 
 def require_valgrind() -> tuple[str, str]:
@@ -113,33 +114,26 @@ def count_sends(
     all, each in a window of its own (a server's start under callgrind takes 10 to 15 s).
     HISTORY is RAW with `history` contacts stored, written once the others are counted."""
     callgrind = Callgrind(directory)
-    wanted = [source for source in SOURCES[:3] if source in sources]
+    wanted = [source for source in SENDS if source in sources]
+    rate = 1e9  # as fast as the connections are answered
     with database(backend, directory) as url:
         server = ServerProcess(
             directory, ["--database-url", url, "--no-deliver"], wrapper=callgrind.wrapper
         ).start(timeout=300)
+        store = Store(url)
         try:
-            outpost = _outpost(server, url)
+            outpost = seed.make_outpost(store, server.account_id)
             for source in wanted:
                 stored = history if source == "HISTORY" else 0
-                ids = _contacts(url, outpost, warmup + requests, history=stored)
+                ids = _contacts(store, outpost, warmup + requests, history=stored)
                 kind = "TEMPLATE" if source == "TEMPLATE" else "RAW"
                 signed = signed_requests(server, outpost, ids, kind)
-                rate = 1e9  # as fast as the connections are answered
                 open_loop(server.endpoint, signed[:warmup], rate, connections)
                 callgrind.on(server)
                 open_loop(server.endpoint, signed[warmup:], rate, connections)
-                instructions, dumped = callgrind.off_and_dump(server)
-                yield (
-                    source,
-                    {
-                        "requests": requests,
-                        "instructions": instructions,
-                        "per_request": round(instructions / requests),
-                        "callgrind_file": str(dumped),
-                    },
-                )
+                yield source, _counted(requests, *callgrind.off_and_dump(server))
         finally:
+            store.close()
             server.stop()
 
 
@@ -156,15 +150,15 @@ def count_delivery(backend: str, emails: int, connections: int, directory: Path)
     warmup = max(1, emails // 7)
     with database(backend, directory) as url, Relay(directory) as relay:
         server = ServerProcess(directory, ["--database-url", url, "--no-deliver"]).start()
-        try:
-            outpost = _outpost(server, url)
-            ids = _contacts(url, outpost, warmup + emails)
-            signed = signed_requests(server, outpost, ids, "RAW")
-            open_loop(server.endpoint, signed, 1e9, connections)
-        finally:
-            server.stop()
         store = Store(url)
         try:
+            try:
+                outpost = seed.make_outpost(store, server.account_id)
+                ids = _contacts(store, outpost, warmup + emails)
+                signed = signed_requests(server, outpost, ids, "RAW")
+                open_loop(server.endpoint, signed, 1e9, connections)
+            finally:
+                server.stop()
             held = store.write_now(partial(_hold_back, keep=warmup))
             assert held == emails, f"{held} emails held back of {emails}"
             server.args = ["--database-url", url, "--relay", relay.url]
@@ -177,15 +171,19 @@ def count_delivery(backend: str, emails: int, connections: int, directory: Path)
                 store.write_now(_release)
                 relay.wait_for(warmup + emails, timeout=600)
                 _wait_for_outbox(store, 0)
-                instructions, dumped = callgrind.off_and_dump(server)
+                counted = _counted(emails, *callgrind.off_and_dump(server))
             finally:
                 server.stop()
         finally:
             store.close()
+    return counted
+
+
+def _counted(requests: int, instructions: int, dumped: Path) -> dict[str, Any]:
     return {
-        "requests": emails,
+        "requests": requests,
         "instructions": instructions,
-        "per_request": round(instructions / emails),
+        "per_request": round(instructions / requests),
         "callgrind_file": str(dumped),
     }
 
@@ -212,26 +210,13 @@ def _wait_for_outbox(store: Store, rows: int, timeout: float = 600.0) -> None:
         time.sleep(0.1)
 
 
-def _outpost(server: ServerProcess, url: str) -> seed.Outpost:
-    """An instance with a sender address."""
-    store = Store(url)
-    try:
-        return seed.make_outpost(store, server.account_id)
-    finally:
-        store.close()
-
-
-def _contacts(url: str, outpost: seed.Outpost, contacts: int, history: int = 0) -> list[str]:
+def _contacts(store: Store, outpost: seed.Outpost, contacts: int, history: int = 0) -> list[str]:
     """`history` contacts sent to before (as after months), and `contacts` contacts to send
-    to."""
-    store = Store(url)
-    try:
-        if history:
-            seed.add_history(store, outpost, history)
-        ids = seed.add_contacts(store, outpost, contacts)
-        seed.settle(store)
-    finally:
-        store.close()
+    to, settled on disk."""
+    if history:
+        seed.add_history(store, outpost, history)
+    ids = seed.add_contacts(store, outpost, contacts)
+    seed.settle(store)
     return ids
 
 
@@ -247,7 +232,7 @@ def count_each(
     """The counts of `sources`: the sends' (RAW, TEMPLATE, HISTORY) with one server, in a
     directory of `work`; then DELIVERY's, in one of its own."""
     sources = list(sources)
-    sends = [source for source in sources if source != "DELIVERY"]
+    sends = [source for source in sources if source in SENDS]
     if sends:
         directory = work / f"{backend}-sends"
         directory.mkdir(parents=True)
