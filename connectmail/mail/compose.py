@@ -178,8 +178,8 @@ def _parameter(name: str, value: str) -> str:
 
 def _text_part(body: str, subtype: str) -> tuple[list[str], str]:
     """A text body in UTF-8, encoded as the email package's set_content encodes it."""
-    cte = _transfer_encoding(body)
     lines = body.encode("utf-8").splitlines()
+    cte = _transfer_encoding(body, lines)
     if cte == "7bit":
         payload = "\r\n".join(line.decode("ascii") for line in lines) + "\r\n"
     else:
@@ -202,8 +202,11 @@ def _crlf(text: str) -> str:
     return _LINE_BREAK.sub("\r\n", text)
 
 
-def _transfer_encoding(body: str) -> str:
-    """7bit when the body already is; otherwise quoted-printable, so every relay takes it."""
-    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+def _transfer_encoding(body: str, lines: list[bytes]) -> str:
+    """7bit when the body already is; otherwise quoted-printable, so every relay takes it.
+
+    `lines` are the body's lines as they go on the wire: split at CR and LF only (the form
+    feeds and separators `str.splitlines` also splits at stay inside a line)."""
+    if body.isascii() and all(len(line) <= 998 for line in lines):
         return "7bit"
     return "quoted-printable"

@@ -164,6 +164,24 @@ def test_plain_text_body_is_one_text_part(relayed: tuple[ServerProcess, SmtpSink
     assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
 
 
+def test_long_ascii_line_with_form_feeds_is_encoded(
+    relayed: tuple[ServerProcess, SmtpSink],
+) -> None:
+    """Form feeds and the other separators Python's `str.splitlines` splits at do not end a
+    line on the wire: an ASCII body whose only separators they are is one long line, which a
+    relay refuses (aiosmtpd: 500 Line too long) unless it goes quoted-printable."""
+    server, sink = relayed
+    outpost = make_outpost(server.client())
+    to = unique_address("formfeed")
+    body = ("a" * 500 + "\x0c" + "b" * 500 + "\x0b" + "c" * 500 + "\x1c") * 2
+    outpost.send(to=to, subject="Form feeds", body=body)
+    (received,) = arrived(sink, to)
+    message = parse(received.data)
+    assert message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert message.get_content().replace("\r\n", "\n").rstrip("\n") == body
+    assert max(len(line) for line in received.data.split(b"\r\n")) <= 998
+
+
 def test_display_name_defaults_to_the_addresses(relayed: tuple[ServerProcess, SmtpSink]) -> None:
     server, sink = relayed
     outpost = make_outpost(server.client(), display_name="Help Desk")
