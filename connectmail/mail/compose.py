@@ -24,6 +24,10 @@ from inscriptis import get_text
 
 MAX_PLAIN_WORD = 70
 MAX_UNFOLDED = 76  # email.header's line length
+# RFC 2047 section 2: an encoded word is at most 75 characters. email.header's own limit is
+# its line length (76), which its folding's leading space can take a word past; at 75 a
+# line holds the space and a word of at most 74.
+MAX_ENCODED_LINE = 75
 CRLF = "\r\n"
 
 
@@ -39,7 +43,7 @@ def _plain(text: str) -> bool:
 def encode_text(name: str, text: str) -> str:
     """Unstructured header text, as itself when plain ASCII, else as RFC 2047 encoded words."""
     if not _plain(text):
-        return Header(text, "utf-8", header_name=name).encode(linesep=CRLF)
+        return Header(text, "utf-8", MAX_ENCODED_LINE, name).encode(linesep=CRLF)
     if len(name) + 2 + len(text) <= MAX_UNFOLDED:
         return text  # what Header would write: one line, nothing to fold
     return Header(text, "us-ascii", header_name=name).encode(linesep=CRLF)
@@ -51,7 +55,7 @@ def encode_mailbox(mailbox: dict[str, Any]) -> str:
         return str(address)
     if _plain(name) and len(name) <= MAX_PLAIN_WORD:
         return str(formataddr((name, address)))
-    return f"{Header(name, 'utf-8').encode(linesep=CRLF)} <{address}>"
+    return f"{Header(name, 'utf-8', MAX_ENCODED_LINE).encode(linesep=CRLF)} <{address}>"
 
 
 def encode_mailboxes(mailboxes: list[dict[str, Any]]) -> str:

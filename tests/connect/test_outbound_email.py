@@ -12,6 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.connect import make_outpost, unique_address
+from tests.support.mail import display_name
 from tests.support.server import ServerProcess
 from tests.support.smtp import Received, SmtpSink
 
@@ -379,8 +380,8 @@ def test_encoded_words_cannot_add_headers(relayed: tuple[ServerProcess, SmtpSink
     )
     assert str(message["Subject"]) == sneaky
     assert [a.addr_spec for a in message["To"].addresses] == [to]
-    assert message["To"].addresses[0].display_name == sneaky_name
-    assert message["From"].addresses[0].display_name == sneaky_name
+    assert display_name(received.data, "To") == sneaky_name
+    assert display_name(received.data, "From") == sneaky_name
     assert b"victim" not in received.data.split(b"\r\n\r\n", 1)[0]
 
 
