@@ -298,8 +298,11 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
                 "ValueString": delivery.last_error[:1024]
             }
     disconnected_at, reason = row.disconnected_at, row.disconnect_reason
+    updated_at = row.updated_at
     if row.state == CREATED and row.expires_at <= now:
+        # Expiring ends the contact, and that is its last update, as a stop or a send is.
         disconnected_at, reason = row.expires_at, "EXPIRED"
+        updated_at = max(updated_at, row.expires_at)
     recipients = loads(row.additional_recipients) or {}
     return {
         "Arn": row.arn,
@@ -313,7 +316,7 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
         "Channel": row.channel,
         "AgentInfo": {"Id": row.user_id} if row.user_id else None,
         "InitiationTimestamp": _time(row.initiated_at),
-        "LastUpdateTimestamp": _time(row.updated_at),
+        "LastUpdateTimestamp": _time(updated_at),
         "DisconnectTimestamp": _time(disconnected_at),
         "DisconnectReason": reason,
         "CustomerEndpoint": loads(row.customer_endpoint),

@@ -75,3 +75,4 @@ def test_unsent_contact_expires_after_its_expiry(store: Store) -> None:
     expired = store.read_now(described)
     assert expired["DisconnectReason"] == "EXPIRED"
     assert expired["DisconnectTimestamp"].timestamp() == NOW + 60 * 60
+    assert expired["LastUpdateTimestamp"] == expired["DisconnectTimestamp"]
