@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectmail import standalone
 from connectmail.access.policy import PolicyError, parse_policy
@@ -19,6 +23,7 @@ from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
 from connectmail.server import build_application, open_store, prepare
 from connectmail.sockets import bind
+from connectmail.store.database import sqlite_file
 from connectmail.store.store import Store
 from connectmail.workers import Supervisor, serve_app
 
@@ -45,9 +50,51 @@ Relay = Annotated[
 ]
 
 
+# Settings whose command-line option is not named after the setting.
+OPTIONS = {"delivery_poll_seconds": "--poll-seconds"}
+
+
 def _settings(**overrides: object) -> Settings:
+    """The settings from the options given and `CONNECTMAIL_*`; a bad value ends the command
+    (exit 2, as for a bad option) with a line naming it, before anything is written."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**given)  # type: ignore[arg-type]
+    try:
+        return Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "settings"
+            option = OPTIONS.get(name, "--" + name.replace("_", "-"))
+            where = f"{option} or CONNECTMAIL_{name.upper()}"
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            console.print(f"Invalid {name} ({where}): {reason}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextlib.contextmanager
+def _starting(what: str) -> Iterator[None]:
+    """Failures to start (a database that cannot be reached, a data directory that cannot be
+    written, a port that cannot be had) as one line and exit 1, not a traceback."""
+    try:
+        yield
+    except (OSError, SQLAlchemyError) as exc:
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        console.print(f"{what}: {reason}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+def _require_database(settings: Settings) -> None:
+    """Commands that work on a server's database refuse a SQLite file that is not there: a
+    mistyped --data-dir would otherwise get a new, empty database of its own."""
+    path = sqlite_file(settings.resolved_database_url)
+    if settings.resolved_database_url.startswith("sqlite") and path and not Path(path).exists():
+        console.print(
+            f"No database at {path}: start the server once first, or give the --data-dir or "
+            "--database-url it uses.",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -103,8 +150,10 @@ def serve(
     if settings.workers > 1:
         _serve_workers(settings)
         return
-    application = build_application(settings)
-    sock = bind(settings.host, settings.port)
+    with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
+        sock = bind(settings.host, settings.port)
+    with _starting("Cannot start"):
+        application = build_application(settings)
     smtp = describe_address(application.inbound) if application.inbound is not None else None
     _announce(settings, sock, application.root, application.root_generated, smtp)
     serve_app(application, settings, sock)
@@ -112,9 +161,10 @@ def serve(
 
 def _serve_workers(settings: Settings) -> None:
     """Several processes on one port, each building its app from the settings passed down."""
-    root, generated = prepare(settings)
-    # Held (bound, not listening) while the server runs, so the port stays ours.
-    reserved = bind(settings.host, settings.port, reuse_port=True, listen=False)
+    with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
+        reserved = _reserve(settings.host, settings.port)
+    with _starting("Cannot start"):
+        root, generated = prepare(settings)
     if settings.smtp_port == 0:  # the workers must agree on one port
         probe = bind(settings.smtp_host or settings.host, 0, listen=False)
         settings.smtp_port = probe.getsockname()[1]
@@ -123,8 +173,24 @@ def _serve_workers(settings: Settings) -> None:
     if settings.smtp_port is not None:
         smtp = f"{settings.smtp_host or settings.host}:{settings.smtp_port}"
     _announce(settings, reserved, root, generated, smtp)
-    Supervisor(settings, reserved.getsockname()[1]).run()
+    code = Supervisor(settings, reserved.getsockname()[1]).run()
     reserved.close()
+    if code:
+        raise typer.Exit(code)
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """The port for the workers, held (bound, not listening) while the server runs.
+
+    The workers bind it with SO_REUSEPORT, which lets any process of the same user bind it
+    too: a second server, or workers left behind by a supervisor killed with SIGKILL, would
+    share the connections. So the port is first bound without SO_REUSEPORT, which fails
+    while anything listens on it."""
+    probe = bind(host, port, listen=False)
+    try:
+        return bind(host, probe.getsockname()[1], reuse_port=True, listen=False)
+    finally:
+        probe.close()
 
 
 def _announce(
@@ -188,10 +254,13 @@ def worker(
         relay=relay,
         delivery_poll_seconds=poll_seconds,
     )
+    _require_database(settings)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    standalone.main(settings)
+    with _starting("Cannot open the database"):
+        store = open_store(settings)
+    standalone.main(settings, store)
 
 
 @app.command()
@@ -213,7 +282,10 @@ app.add_typer(keys_app, name="keys")
 
 
 def _open(data_dir: Path | None, database_url: str | None) -> Store:
-    return open_store(_settings(data_dir=data_dir, database_url=database_url))
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    _require_database(settings)
+    with _starting("Cannot open the database"):
+        return open_store(settings)
 
 
 @accounts_app.command("create")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from connectmail.delivery.transports import RelaySettings
 from connectmail.delivery.worker import DeliveryPolicy
 from connectmail.domain.accounts import Credentials
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.domain.outbound import OutboundPolicy
 from connectmail.templates.content import Limits as TemplateLimits
+
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 class Settings(BaseSettings):
@@ -21,7 +27,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONNECTMAIL_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 4566
+    port: Port = 4566
     data_dir: Path = Path("connectmail-data")
     database_url: str | None = None
     relay: str | None = None
@@ -45,7 +51,7 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: float = 24 * 3600.0
 
     delivery_lease_seconds: float = 60.0
-    delivery_poll_seconds: float = 1.0
+    delivery_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     delivery_concurrency: int = 64
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
@@ -57,7 +63,7 @@ class Settings(BaseSettings):
 
     limits: str = "unlimited"
     # Processes serving the API; each runs its own delivery worker unless --no-deliver.
-    workers: int = 1
+    workers: Annotated[int, Field(ge=1)] = 1
     maintenance_interval_seconds: float = 600.0
     # PostgreSQL: how often to look for busy tables changed by as many rows as they had at
     # their last ANALYZE (`maintenance.STALE_FRACTION`), and analyze them (0: leave
@@ -67,7 +73,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     # Inbound email: the SMTP server (off unless a port is given) and attached files.
-    smtp_port: int | None = None
+    smtp_port: Port | None = None
     smtp_host: str | None = None  # default: the API's host
     smtp_hostname: str = "connectmail"  # the name in the SMTP greeting
     max_inbound_message_bytes: int = 10 * 1024 * 1024
@@ -75,6 +81,25 @@ class Settings(BaseSettings):
     public_url: str | None = None
     # Hosts (glob patterns) StartEmailContact may fetch Attachments[].S3Url from.
     attachment_url_hosts: list[str] = Field(default_factory=list)
+
+    @field_validator("relay")
+    @classmethod
+    def _relay_url(cls, value: str | None) -> str | None:
+        if value:
+            RelaySettings.from_url(value)  # its ValueError names what is wrong
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                backend = make_url(value).get_backend_name()
+            except ArgumentError:
+                backend = None
+            if backend not in ("sqlite", "postgresql", "postgres"):
+                raise ValueError("must be sqlite:///path or postgresql://user@host/db")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,14 +21,14 @@ from connectmail.config import Settings
 from connectmail.delivery.bell import BellListener, CommitWatch
 from connectmail.delivery.worker import DeliveryWorker
 from connectmail.maintenance import Maintenance
-from connectmail.server import build_transport, open_store
+from connectmail.server import build_transport
 from connectmail.store.database import sqlite_file
+from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings) -> None:
-    store = open_store(settings)
+async def run_worker(settings: Settings, store: Store) -> None:
     worker = DeliveryWorker(store, build_transport(settings, store), settings.delivery_policy())
     maintenance = Maintenance(
         store, settings.maintenance_interval_seconds, settings.analyze_interval_seconds
@@ -65,5 +65,6 @@ def _commit_watch(url: str, wake: Callable[[], None]) -> CommitWatch | None:
     return None if path is None else CommitWatch(path, wake)
 
 
-def main(settings: Settings) -> None:
-    uvloop.run(run_worker(settings))
+def main(settings: Settings, store: Store) -> None:
+    """Deliver from `store` (opened and migrated: `server.open_store`) until SIGTERM or SIGINT."""
+    uvloop.run(run_worker(settings, store))

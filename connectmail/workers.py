@@ -3,17 +3,24 @@
 Each worker binds the port itself with SO_REUSEPORT, so the kernel spreads new connections
 evenly across them; with one shared listening socket the first worker to wake up takes
 whole bursts of connections and the others idle. The parent keeps the port reserved, passes
-the settings down, restarts a worker that dies, and stops them all on SIGTERM or SIGINT.
+the settings down, restarts a worker that dies once it has served, and stops them all on
+SIGTERM or SIGINT. A worker that dies before any has served (the settings or the database
+will not let one start) stops them all, with exit status 1: another would die the same way.
+A worker whose parent is gone, killed with SIGKILL say, stops itself.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from types import FrameType
 
 import uvicorn
@@ -38,20 +45,49 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
-def serve_app(app: object, settings: Settings, sock: socket.socket) -> None:
-    server = uvicorn.Server(uvicorn_config(app, settings))
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling `on_started` once it has started (its lifespan included)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self._on_started()
+
+
+def serve_app(
+    app: object,
+    settings: Settings,
+    sock: socket.socket,
+    on_started: Callable[[], None] = lambda: None,
+) -> None:
+    server = _Server(uvicorn_config(app, settings), on_started)
     server.run(sockets=[sock])  # on the configured loop (uvloop); asyncio.run would not be
 
 
-def _worker(settings_json: str, port: int) -> None:
+def _worker(settings_json: str, port: int, parent: int, started: Event) -> None:
     from connectmail.server import build_application
 
+    threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
     settings = Settings.model_validate_json(settings_json)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     sock = bind(settings.host, port, reuse_port=True)
-    serve_app(build_application(settings), settings, sock)
+    serve_app(build_application(settings), settings, sock, started.set)
+
+
+def _end_with(parent: int, every: float = 0.5) -> None:
+    """SIGTERM this worker (a clean shutdown) once `parent` is no longer its parent. Killed
+    with SIGKILL, the supervisor stops nothing, and its workers would go on serving the port
+    with the old settings beside whatever is started next."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    log.warning("the supervisor (process %s) is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:
@@ -61,33 +97,55 @@ class Supervisor:
         self._port = port
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
+        self._started: list[Event] = []
         self._stopping = False
 
-    def _start_one(self) -> BaseProcess:
+    def _start_one(self) -> tuple[BaseProcess, Event]:
+        started = self._context.Event()
         process = self._context.Process(
-            target=_worker, args=(self._settings_json, self._port), name="connectmail-worker"
+            target=_worker,
+            args=(self._settings_json, self._port, os.getpid(), started),
+            name="connectmail-worker",
         )
         process.start()
-        return process
+        return process, started
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
 
-    def run(self) -> None:
+    def run(self) -> int:
+        """Supervise until SIGTERM or SIGINT (0), or until a worker dies before any has
+        served (1): the settings or the database do not let one start."""
         for each in (signal.SIGTERM, signal.SIGINT):
             signal.signal(each, self._stop)
-        self._processes = [self._start_one() for _ in range(self._count)]
+        workers = [self._start_one() for _ in range(self._count)]
+        self._processes = [process for process, _ in workers]
+        self._started = [started for _, started in workers]
+        served = failed = False
         while not self._stopping:
             time.sleep(0.2)
+            served = served or any(started.is_set() for started in self._started)
             for index, process in enumerate(self._processes):
-                if not process.is_alive() and not self._stopping:
-                    log.warning(
-                        "worker %s exited with %s; starting another", process.pid, process.exitcode
+                if process.is_alive() or self._stopping:
+                    continue
+                if not served:
+                    log.error(
+                        "worker %s exited with %s before it served; stopping",
+                        process.pid,
+                        process.exitcode,
                     )
-                    self._processes[index] = self._start_one()
+                    failed = self._stopping = True
+                    break
+                log.warning(
+                    "worker %s exited with %s; starting another", process.pid, process.exitcode
+                )
+                if not self._started[index].is_set():
+                    time.sleep(1)  # it died starting (the database gone?): not in a tight loop
+                self._processes[index], self._started[index] = self._start_one()
         for process in self._processes:
             process.terminate()  # SIGTERM: each shuts down cleanly
         for process in self._processes:
             process.join(30)
             if process.is_alive():
                 process.kill()
+        return 1 if failed else 0

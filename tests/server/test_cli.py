@@ -1,0 +1,84 @@
+"""The command line refuses bad settings and failed starts in one line, changing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import connectmail
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--relay", "http://mail.example.com"], "--relay"),
+        (["--relay", "smtp://mail.example.com:25?tls=yes"], "--relay"),
+        (["--relay", "smtp://mail.example.com:99999"], "--relay"),
+        (["--database-url", "garbage"], "--database-url"),
+        (["--database-url", "mysql://u@h/db"], "--database-url"),
+        (["--port", "-5"], "--port"),
+        (["--port", "70000"], "--port"),
+        (["--workers", "0"], "--workers"),
+        (["--smtp-port", "-1"], "--smtp-port"),
+    ],
+)
+def test_bad_serve_settings_are_refused_before_anything_is_written(
+    tmp_path: Path, options: list[str], named: str
+) -> None:
+    data = tmp_path / "data"
+    result = connectmail("serve", "--data-dir", str(data), *options, check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Invalid ") and named in line
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("seconds", ["0", "-1"])
+def test_worker_needs_a_positive_poll_interval(tmp_path: Path, seconds: str) -> None:
+    """At 0 an idle worker looked for due mail without pause, a whole core."""
+    result = connectmail(
+        "worker", "--data-dir", str(tmp_path), "--poll-seconds", seconds, check=False
+    )
+    assert result.returncode == 2
+    assert "--poll-seconds" in result.stderr and "greater than 0" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = connectmail(
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        "--database-url",
+        "postgresql://postgres@127.0.0.1:1/nothing",
+        check=False,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Cannot start:") and "Connection refused" in line
+
+
+def test_a_data_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = connectmail("serve", "--port", "0", "--data-dir", str(blocker / "data"), check=False)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Cannot start:") and "Not a directory" in line
+
+
+@pytest.mark.parametrize(
+    "command", [["worker"], ["accounts", "create"], ["keys", "create", "--account", "1"]]
+)
+def test_commands_on_a_servers_database_refuse_a_missing_one(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A mistyped --data-dir got a new, empty database: a worker delivering from nothing, an
+    account no server knew."""
+    typo = tmp_path / "typo"
+    result = connectmail(*command, "--data-dir", str(typo), check=False)
+    assert result.returncode == 1
+    assert "No database at" in result.stderr and "start the server once first" in result.stderr
+    assert not typo.exists()
