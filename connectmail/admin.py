@@ -1,29 +1,54 @@
 """connectmail's own endpoints under /_connectmail/: health and the captured mailbox.
 
 On a loopback listener they answer without credentials; elsewhere they take HTTP Basic with an
-access key id and its secret, and then show only that key's account.
+access key id and its secret, and then show only that key's account, as far as its policy allows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
+import logging
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, delete, literal, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectmail.access.policy import Policy
 from connectmail.aws.api import KeyStore
+from connectmail.errors import ServiceError
 from connectmail.jsontext import loads
+from connectmail.store.groups import StoreUnavailable
 from connectmail.store.store import Store
 from connectmail.store.tables import mailbox
 
+log = logging.getLogger(__name__)
+
 PREFIX = "/_connectmail"
 MAX_PAGE = 1000
+# The largest `after`: the largest id SQLite can give (PostgreSQL's ids are INTEGER).
+MAX_ID = 2**63 - 1
+# How long health waits for the database before it says the server is unavailable.
+HEALTH_SECONDS = 2.0
+# The IAM-style actions a key's policy must allow, on resource `*`, to use the mailbox.
+LIST_MAILBOX = "connectmail:ListMailbox"
+CLEAR_MAILBOX = "connectmail:ClearMailbox"
+
+
+class Refused(Exception):
+    """A request answered with an error before it reaches the database."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
 
 
 class AdminApi:
@@ -36,62 +61,74 @@ class AdminApi:
                 Route(f"{PREFIX}/health", self.health, methods=["GET"]),
                 Route(f"{PREFIX}/mailbox", self.list_mailbox, methods=["GET"]),
                 Route(f"{PREFIX}/mailbox", self.clear_mailbox, methods=["DELETE"]),
-            ]
+            ],
+            exception_handlers={Refused: _refused, StoreUnavailable: _store_unavailable},
         )
 
-    async def _account(self, request: Request) -> tuple[bool, str | None]:
-        """(allowed, account scope); scope None means every account (loopback, no key)."""
+    async def _account(self, request: Request, action: str | None) -> str | None:
+        """The account the caller may see (None: every account, on loopback without a key),
+        once its key's policy allows `action` (None: any valid key will do)."""
         header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
+        if not header.lower().startswith("basic "):
+            if not self._open:
+                raise _unauthorized()
+            return None
+        try:
+            key_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise _unauthorized() from None
+        principal = await self._keys.principal(key_id)
+        if principal is None or not hmac.compare_digest(principal.secret_access_key, secret):
+            raise _unauthorized()
+        if action is not None and isinstance(principal.policy, Policy):
             try:
-                key_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return False, None
-            principal = await self._keys.principal(key_id)
-            if principal is None or not hmac.compare_digest(principal.secret_access_key, secret):
-                return False, None
-            return True, principal.account_id
-        return self._open, None
+                principal.policy.check(action, "*")
+            except ServiceError as denied:
+                raise Refused(403, denied.message) from None
+        return principal.account_id
 
     async def health(self, request: Request) -> Response:
-        allowed, _ = await self._account(request)
-        if not allowed:
-            return _unauthorized()
-        await self._store.read(lambda c: c.execute(select(1)).scalar())
+        try:
+            # The key's lookup counts too (it reads the database unless the key is cached).
+            # Giving up on a read is safe: one not yet started is dropped, one running ends in
+            # its reader thread, during an outage once the store's outage deadline has passed.
+            async with asyncio.timeout(HEALTH_SECONDS):
+                await self._account(request, None)
+                await self._store.read(lambda c: c.execute(select(1)).scalar())
+        except Refused:
+            raise
+        except TimeoutError:
+            return _unavailable(f"The database did not answer within {HEALTH_SECONDS:g} s.")
+        except Exception as exc:  # any failure of the database is the server's unavailability
+            log.warning("health check failed: %r", exc)
+            return _unavailable("The database is unavailable.")
         return JSONResponse({"status": "ok"})
 
     async def list_mailbox(self, request: Request) -> Response:
-        allowed, account = await self._account(request)
-        if not allowed:
-            return _unauthorized()
+        account = await self._account(request, LIST_MAILBOX)
         filters = request.query_params
-        try:
-            limit = min(int(filters.get("limit", MAX_PAGE)), MAX_PAGE)
-            after = int(filters.get("after", 0))
-        except ValueError:
-            return JSONResponse({"message": "limit and after must be integers"}, 400)
+        limit, after = _page(filters)
+        conditions: list[ColumnElement[bool]] = []
+        if account is not None:
+            conditions.append(mailbox.c.account_id == account)
+        if "contact_id" in filters:
+            conditions.append(mailbox.c.contact_id == filters["contact_id"])
+        if "message_id" in filters:
+            conditions.append(mailbox.c.rfc_message_id == filters["message_id"])
+        to = filters.get("to")
 
         def query(c: Connection) -> list[dict[str, Any]]:
-            statement = select(mailbox).where(mailbox.c.id > after)
-            if account is not None:
-                statement = statement.where(mailbox.c.account_id == account)
-            if "contact_id" in filters:
-                statement = statement.where(mailbox.c.contact_id == filters["contact_id"])
-            if "message_id" in filters:
-                statement = statement.where(mailbox.c.rfc_message_id == filters["message_id"])
-            rows = c.execute(statement.order_by(mailbox.c.id).limit(limit)).all()
-            return [_captured(row) for row in rows]
+            if to is None:
+                chosen = [*conditions, _after(after)]
+            else:
+                chosen = [mailbox.c.id.in_(_sent_to(c, conditions, to, after, limit))]
+            statement = select(mailbox).where(*chosen).order_by(mailbox.c.id).limit(limit)
+            return [_captured(row) for row in c.execute(statement)]
 
-        found = await self._store.read(query)
-        if "to" in filters:
-            wanted = filters["to"].lower()
-            found = [m for m in found if wanted in (r.lower() for r in m["Recipients"])]
-        return JSONResponse({"Messages": found})
+        return JSONResponse({"Messages": await self._store.read(query)})
 
     async def clear_mailbox(self, request: Request) -> Response:
-        allowed, account = await self._account(request)
-        if not allowed:
-            return _unauthorized()
+        account = await self._account(request, CLEAR_MAILBOX)
 
         def clear(c: Connection) -> int:
             statement = delete(mailbox)
@@ -100,6 +137,51 @@ class AdminApi:
             return int(c.execute(statement).rowcount or 0)
 
         return JSONResponse({"Deleted": await self._store.write(clear)})
+
+
+def _page(filters: Mapping[str, str]) -> tuple[int, int]:
+    """`limit` (at most MAX_PAGE) and `after`, or a 400 for values no page can have."""
+    try:
+        limit = int(filters.get("limit", MAX_PAGE))
+        after = int(filters.get("after", 0))
+    except ValueError:
+        raise Refused(400, "limit and after must be integers") from None
+    if limit < 1:
+        raise Refused(400, f"limit must be at least 1 (a page holds at most {MAX_PAGE})")
+    if not 0 <= after <= MAX_ID:
+        raise Refused(400, f"after must be from 0 to {MAX_ID}")
+    return min(limit, MAX_PAGE), after
+
+
+def _after(after: int) -> ColumnElement[bool]:
+    # A BIGINT parameter: PostgreSQL's ids are INTEGER, and a parameter of the column's type
+    # cannot hold an `after` beyond 2**31 - 1.
+    return mailbox.c.id > literal(after, BigInteger)
+
+
+def _sent_to(
+    c: Connection, conditions: list[ColumnElement[bool]], to: str, after: int, limit: int
+) -> list[int]:
+    """The ids of the first `limit` messages after `after` with `to` among their recipients.
+
+    Recipients are a JSON list, compared as Python compares strings ignoring case (SQLite's
+    and PostgreSQL's lower() differ beyond ASCII), so the rows are scanned here a page at a
+    time, reading only their ids and recipients, until `limit` match or none are left.
+    """
+    wanted = to.lower()
+    found: list[int] = []
+    while len(found) < limit:
+        page = c.execute(
+            select(mailbox.c.id, mailbox.c.recipients)
+            .where(*conditions, _after(after))
+            .order_by(mailbox.c.id)
+            .limit(MAX_PAGE)
+        ).all()
+        found += [row.id for row in page if any(r.lower() == wanted for r in loads(row.recipients))]
+        if len(page) < MAX_PAGE:
+            break
+        after = page[-1].id
+    return found[:limit]
 
 
 def _captured(row: Any) -> dict[str, Any]:
@@ -117,9 +199,24 @@ def _captured(row: Any) -> dict[str, Any]:
     }
 
 
-def _unauthorized() -> Response:
-    return JSONResponse(
-        {"message": "Credentials required (HTTP Basic: access key id and secret access key)."},
+def _unauthorized() -> Refused:
+    return Refused(
         401,
+        "Credentials required (HTTP Basic: access key id and secret access key).",
         headers={"WWW-Authenticate": 'Basic realm="connectmail"'},
     )
+
+
+def _unavailable(message: str) -> Response:
+    return JSONResponse({"status": "unavailable", "message": message}, 503)
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return JSONResponse({"message": exc.message}, exc.status, headers=exc.headers)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    # The store waited out its outage deadline: a 503 the client may retry, not a bare 500.
+    assert isinstance(exc, StoreUnavailable)
+    return JSONResponse({"message": exc.message}, 503)

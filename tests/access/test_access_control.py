@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -328,3 +329,90 @@ def test_templates_and_files_are_isolated(shared_server: ServerProcess) -> None:
         )["FileId"]
         == upload["FileId"]
     )
+
+
+def admin_as(
+    server: ServerProcess, key: dict[str, Any], path: str, method: str = "GET"
+) -> tuple[int, Any]:
+    """The status and JSON body of /_connectmail/`path` asked with a key's HTTP Basic."""
+    request = urllib.request.Request(f"{server.endpoint}/_connectmail/{path}", method=method)
+    token = base64.b64encode(f"{key['AccessKeyId']}:{key['SecretAccessKey']}".encode()).decode()
+    request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+# (policy statements, what the key may do to its account's mailbox: list, clear)
+MAILBOX_POLICIES: dict[str, Any] = {
+    "no policy": ([], {"list", "clear"}),
+    "everything denied": ([{"Effect": "Deny", "Action": "*", "Resource": "*"}], set()),
+    "everything": ([{"Effect": "Allow", "Action": "*", "Resource": "*"}], {"list", "clear"}),
+    "connectmail": (
+        [{"Effect": "Allow", "Action": "connectmail:*", "Resource": "*"}],
+        {"list", "clear"},
+    ),
+    "list only": (
+        [{"Effect": "Allow", "Action": "connectmail:ListMailbox", "Resource": "*"}],
+        {"list"},
+    ),
+    "all but clear": (
+        [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "connectmail:ClearMailbox", "Resource": "*"},
+        ],
+        {"list"},
+    ),
+    "connect only": ([{"Effect": "Allow", "Action": "connect:*", "Resource": "*"}], set()),
+}
+
+
+@pytest.mark.parametrize("policy", list(MAILBOX_POLICIES))
+def test_policy_limits_the_mailbox(
+    shared_server: ServerProcess, tmp_path: Path, policy: str
+) -> None:
+    statements, allowed = MAILBOX_POLICIES[policy]
+    # An account of its own, so that clearing its mailbox touches no other test's mail.
+    owner = created(
+        "accounts",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        *database_args(shared_server),
+    )
+    make_outpost(as_key(shared_server, owner)).send(to="customer@example.org")
+    args = ["keys", "create", "--data-dir", str(shared_server.data_dir)]
+    args += ["--account", owner["AccountId"], *database_args(shared_server)]
+    if statements:
+        args += ["--policy", policy_file(tmp_path, *statements)]
+    key = created(*args)
+
+    def kept() -> int:
+        status, body = admin_as(shared_server, owner, "mailbox")
+        assert status == 200, body
+        return len(body["Messages"])
+
+    deadline = time.monotonic() + 10
+    while kept() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    status, body = admin_as(shared_server, key, "mailbox")
+    if "list" in allowed:
+        assert status == 200 and [m["AccountId"] for m in body["Messages"]] == [owner["AccountId"]]
+    else:
+        assert (status, body) == (
+            403,
+            {"message": "You are not authorized to perform connectmail:ListMailbox on resource *."},
+        )
+    status, body = admin_as(shared_server, key, "mailbox", "DELETE")
+    if "clear" in allowed:
+        assert (status, body, kept()) == (200, {"Deleted": 1}, 0)
+    else:
+        assert status == 403 and "connectmail:ClearMailbox" in body["message"]
+        assert kept() == 1
+    # Health asks only for a valid key.
+    assert admin_as(shared_server, key, "health") == (200, {"status": "ok"})
+    status, body = admin_as(shared_server, {**key, "SecretAccessKey": "wrong"}, "health")
+    assert status == 401 and "Credentials required" in body["message"]
