@@ -122,7 +122,8 @@ class RelaySettings:
         """`smtp://[user:pass@]host:port[?tls=starttls|implicit|none]`."""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ValueError(f"relay URL must look like smtp://host:port, not {url!r}")
+            shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+            raise ValueError(f"relay URL must look like smtp://host:port, not {shown!r}")
         tls = parse_qs(parts.query).get("tls", ["implicit" if parts.scheme == "smtps" else "auto"])[
             0
         ]

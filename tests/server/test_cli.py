@@ -82,3 +82,16 @@ def test_commands_on_a_servers_database_refuse_a_missing_one(
     assert result.returncode == 1
     assert "No database at" in result.stderr and "start the server once first" in result.stderr
     assert not typo.exists()
+
+
+def test_a_refused_relay_url_does_not_show_its_password(tmp_path: Path) -> None:
+    result = connectmail(
+        "serve",
+        "--data-dir",
+        str(tmp_path),
+        "--relay",
+        "http://me:s3cret@mail.example.com",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "s3cret" not in result.stderr and "me:***@mail.example.com" in result.stderr
