@@ -11,7 +11,7 @@ from connectmail.domain import arns
 from connectmail.domain.pagination import decode_offset, encode_token
 from connectmail.errors import ServiceError, not_found
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.addresses import checked_address
+from connectmail.mail.addresses import checked_address, checked_text
 from connectmail.store.tables import Record, email_addresses
 
 # A tag that marks an instance's default outbound address (until queues exist).
@@ -48,7 +48,7 @@ def create(
             account_id=instance.account_id,
             arn=arn,
             address=address.lower(),
-            display_name=params.get("DisplayName"),
+            display_name=_display_name(params.get("DisplayName")),
             description=params.get("Description"),
             tags=dumps(params.get("Tags", {})),
             created_at=now,
@@ -56,6 +56,11 @@ def create(
         )
     )
     return {"EmailAddressId": address_id, "EmailAddressArn": arn}
+
+
+def _display_name(name: str | None) -> str | None:
+    """The From name of the instance's mail: header text, as a send's DisplayName is."""
+    return None if name is None else checked_text(name, "DisplayName")
 
 
 def require(connection: Connection, instance: Record, identifier: str) -> Record:

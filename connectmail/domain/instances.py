@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import delete as delete_rows
 
 from connectmail.domain import arns
 from connectmail.domain.pagination import Page, page_after
 from connectmail.errors import invalid_request, not_found
 from connectmail.jsontext import dumps, loads
-from connectmail.store.tables import Record, instances
+from connectmail.store.tables import Record, email_addresses, instances
 
 ACTIVE = "ACTIVE"
 DELETED = "DELETED"
@@ -116,5 +117,7 @@ def list_page(
 
 
 def delete(connection: Connection, row: Record, now: float) -> None:
-    # Soft delete: contacts already accepted keep their mail on its way.
+    # Soft delete: contacts already accepted keep their mail on its way. Its email addresses
+    # go: an address belongs to one instance, and another instance may now claim it.
     connection.execute(update(instances).where(instances.c.id == row.id).values(status=DELETED))
+    connection.execute(delete_rows(email_addresses).where(email_addresses.c.instance_id == row.id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -56,6 +57,38 @@ def test_an_address_belongs_to_one_instance(shared_server: ServerProcess) -> Non
             InstanceId=second.instance_id, EmailAddress=first.sender.upper()
         )
     assert code(exc) == "DuplicateResourceException"
+
+
+def test_deleting_an_instance_releases_its_addresses(shared_server: ServerProcess) -> None:
+    """An instance deleted and built again gets its address back."""
+    client = shared_server.client()
+    old, new = make_outpost(client), make_outpost(client)
+    client.delete_instance(InstanceId=old.instance_id)
+    created = client.create_email_address(InstanceId=new.instance_id, EmailAddress=old.sender)
+    found = client.search_email_addresses(InstanceId=new.instance_id)["EmailAddresses"]
+    assert created["EmailAddressId"] in {a["EmailAddressId"] for a in found}
+    to = unique_address("released")
+    new.send(to=to, FromEmailAddress={"EmailAddress": old.sender})
+    deadline = time.monotonic() + 10
+    while not (captured := shared_server.mailbox(to=to)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m["From"].lower() for m in captured] == [old.sender.lower()]
+
+
+@pytest.mark.parametrize("name", ["Support\r\nBcc: evil@example.com", "Line\nbreak", "Null\x00"])
+def test_display_name_with_control_characters_is_refused(
+    shared_server: ServerProcess, name: str
+) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    address = unique_address("named")
+    with pytest.raises(ClientError) as exc:
+        client.create_email_address(
+            InstanceId=outpost.instance_id, EmailAddress=address, DisplayName=name
+        )
+    assert code(exc) == "InvalidRequestException"
+    searched = client.search_email_addresses(InstanceId=outpost.instance_id)["EmailAddresses"]
+    assert address.lower() not in {a["EmailAddress"] for a in searched}
 
 
 @pytest.mark.parametrize(
