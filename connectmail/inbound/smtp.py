@@ -4,7 +4,8 @@ It runs (aiosmtpd) on the server's event loop. Recipients are checked at RCPT (5
 address no live instance owns); the message size limit is advertised (SIZE) and enforced while
 DATA arrives, data past it being dropped as it comes rather than buffered. A message is
 answered 250 only once its contacts have committed; any failure before that answers 451, so
-the sender keeps the message and tries again.
+the sender keeps the message and tries again, but for a message that cannot be read at all
+(554: the same bytes would fail the same way on every try).
 """
 
 from __future__ import annotations
@@ -61,15 +62,19 @@ class InboundHandler:
         raw = envelope.original_content or b""
         try:
             parsed = await asyncio.to_thread(parse, raw)
-        except Exception:
+        except MemoryError:
             log.exception("parsing an inbound message failed")
             return TEMPORARY_FAILURE
+        except Exception:  # the same bytes would fail the same way: a retry cannot help
+            log.exception("parsing an inbound message failed")
+            return "554 5.6.0 The message cannot be read"
         if len(parsed.attachments) > attached_files.MAX_ATTACHMENTS:
             return (
                 f"552 5.3.4 Message has {len(parsed.attachments)} attachments; "
                 f"at most {attached_files.MAX_ATTACHMENTS} are accepted"
             )
-        sender = envelope.mail_from or None
+        # `MAIL FROM:<>` (a bounce, a notification) names no one to answer.
+        sender = envelope.mail_from if envelope.mail_from not in (None, "", "<>") else None
         recipients = list(envelope.rcpt_tos)
         try:
             contact_ids = await self._store.write(

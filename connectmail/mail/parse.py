@@ -6,6 +6,7 @@ an error, so a message is never refused for what the `email` package can read ar
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import re
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from connectmail.mail.compose import Attachment, html_to_text
 MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,498}>")
 _ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# RFC 5321's longest forward-path, 256 octets with its angle brackets.
+MAX_ADDRESS = 254
 MAX_NAME = 256
 
 
@@ -93,7 +97,17 @@ def _first_id(value: object) -> str | None:
 
 
 def _text(value: object) -> str:
-    return " ".join(_CONTROL.sub(" ", str(value)).split()) if value is not None else ""
+    """Header text on one line. Bytes the parser could not decode (8-bit text in a header, or
+    an encoded word whose bytes are not of its charset) come as lone surrogates, which no
+    JSON or database takes: they are read as UTF-8, and what is not UTF-8 is replaced."""
+    if value is None:
+        return ""
+    text = str(value)
+    if _SURROGATE.search(text):
+        with contextlib.suppress(UnicodeEncodeError):  # a surrogate not of an undecoded byte
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        text = _SURROGATE.sub("\ufffd", text)
+    return " ".join(_CONTROL.sub(" ", text).split())
 
 
 def _parties(message: EmailMessage, name: str) -> list[Party]:
@@ -104,8 +118,8 @@ def _parties(message: EmailMessage, name: str) -> list[Party]:
         except (AttributeError, TypeError, ValueError, IndexError):
             pairs = getaddresses([str(header)])
         for display_name, address in pairs:
-            if _ADDRESS.match(address or "") and address.isascii():
-                parties.append(Party(address, _text(display_name) or None))
+            if _ADDRESS.match(address or "") and address.isascii() and len(address) <= MAX_ADDRESS:
+                parties.append(Party(address, _text(display_name)[:MAX_NAME] or None))
     return parties
 
 

@@ -228,3 +228,82 @@ def test_dangerous_attachments_are_kept_but_rejected(
     status, body, headers = download(url)
     assert (status, body) == (200, sheet)
     assert headers["content-type"].startswith("text/csv")
+
+
+@pytest.mark.parametrize(
+    ("header", "options", "name"),
+    [
+        # An encoded word whose bytes are not of its charset: mislabelled Latin-1.
+        (b"From: =?utf-8?q?Zo=EB?= <zoe@example.org>", [], "Zo\ufffd"),
+        (b"From: =?x-unknown?q?Zo=EB?= <zoe@example.org>", [], "Zo\ufffd"),
+        # RFC 6532: UTF-8 in the header itself, and bytes that are not UTF-8.
+        ("From: Zoë <zoe@example.org>".encode(), ["SMTPUTF8", "BODY=8BITMIME"], "Zoë"),
+        (b"From: Zo\xeb <zoe@example.org>", ["BODY=8BITMIME"], "Zo\ufffd"),
+    ],
+)
+def test_undecodable_display_names_are_taken(
+    server: ServerProcess, outpost: Outpost, header: bytes, options: list[str], name: str
+) -> None:
+    """They were answered 451 on every try (the name could not be stored), so the mail never
+    came. What is not UTF-8 is replaced, as in a subject."""
+    data = (
+        header + b"\r\nCc: =?utf-8?q?Bj=F8rn?= <bjorn@example.org>\r\nSubject: Hi\r\n"
+        b"Message-ID: <" + os.urandom(8).hex().encode() + b"@example.org>\r\n\r\nHello\r\n"
+    )
+    reply = deliver(server, data, recipients=[outpost.sender], mail_options=options)
+    assert reply.accepted, reply.data
+    (contact,) = inbound_contacts(outpost)
+    described = outpost.client.describe_contact(
+        InstanceId=outpost.instance_id, ContactId=contact["Id"]
+    )["Contact"]
+    assert described["CustomerEndpoint"] == {
+        "Type": "EMAIL_ADDRESS",
+        "Address": "zoe@example.org",
+        "DisplayName": name,
+    }
+    assert described["AdditionalEmailRecipients"]["CcList"] == [
+        {"Address": "bjorn@example.org", "DisplayName": "Bj\ufffdrn"}
+    ]
+
+
+def test_a_message_that_cannot_be_read_is_refused_for_good(
+    server: ServerProcess, outpost: Outpost
+) -> None:
+    """A message the parser cannot read fails the same way on every try: 554, not 451."""
+    depth = 1500
+    opening = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (n, n)
+        for n in range(depth)
+    )
+    data = b"From: zoe@example.org\r\nSubject: deep\r\nMIME-Version: 1.0\r\n" + opening + b"x\r\n"
+    reply = deliver(server, data, recipients=[outpost.sender])
+    assert reply.data is not None and reply.data[0] == 554
+    assert inbound_contacts(outpost) == []
+
+
+def test_the_null_sender_is_no_customer_endpoint(server: ServerProcess, outpost: Outpost) -> None:
+    """`MAIL FROM:<>` (a bounce) with no From header names no customer to answer."""
+    data = b"Subject: Delivery Status Notification\r\n\r\nundeliverable\r\n"
+    assert deliver(server, data, sender="", recipients=[outpost.sender]).accepted
+    (contact,) = inbound_contacts(outpost)
+    described = outpost.client.describe_contact(
+        InstanceId=outpost.instance_id, ContactId=contact["Id"]
+    )["Contact"]
+    assert "CustomerEndpoint" not in described
+
+
+def test_overlong_names_and_addresses_keep_to_the_models_limits(
+    server: ServerProcess, outpost: Outpost
+) -> None:
+    """EndpointDisplayName and EndpointAddress are at most 256 characters in the model."""
+    long_address = "x" * 300 + "@example.org"
+    data = (
+        f"From: {'N' * 400} <zoe@example.org>\r\nCc: {long_address}\r\nSubject: long\r\n\r\nHi\r\n"
+    ).encode()
+    assert deliver(server, data, recipients=[outpost.sender]).accepted
+    (contact,) = inbound_contacts(outpost)
+    described = outpost.client.describe_contact(
+        InstanceId=outpost.instance_id, ContactId=contact["Id"]
+    )["Contact"]
+    assert described["CustomerEndpoint"]["DisplayName"] == "N" * 256
+    assert "AdditionalEmailRecipients" not in described
