@@ -26,6 +26,13 @@ def instance_child_arn(instance: str, kind: str, child_id: str) -> str:
     return f"{instance}/{kind}/{child_id}"
 
 
+def names(identifier: str, arn: str) -> bool:
+    """Whether `identifier` (an ID or an ARN) names the resource whose ARN is `arn`: an ARN
+    must be that ARN (partition, service, region, account and instance), not only end in the
+    resource's ID."""
+    return not identifier.startswith("arn:") or identifier == arn
+
+
 def resource_id(identifier: str, kind: str) -> str:
     """Accept an ID or an ARN (`.../instance/ID` or `.../KIND/ID`) and return the ID."""
     if identifier.startswith("arn:"):

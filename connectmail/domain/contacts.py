@@ -201,7 +201,7 @@ def require(
             (contacts.c.id == contact_id) & (contacts.c.instance_id == instance.id)
         )
     ).first()
-    if row is None:
+    if row is None or not arns.names(identifier, row.arn):
         raise ServiceError(code, f"Contact not found: {identifier}")
     return row
 

@@ -70,7 +70,7 @@ def require(connection: Connection, instance: Record, identifier: str) -> Record
             (email_addresses.c.id == address_id) & (email_addresses.c.instance_id == instance.id)
         )
     ).first()
-    if row is None:
+    if row is None or not arns.names(identifier, row.arn):
         raise not_found("Email address", identifier)
     return row
 

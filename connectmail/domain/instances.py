@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy import delete as delete_rows
 
 from connectmail.domain import arns
@@ -38,7 +38,8 @@ def create(
             select(instances.c.id).where(
                 (instances.c.account_id == account_id)
                 & (instances.c.region == region)
-                & (instances.c.alias == alias)
+                # Case aside, two aliases are one host name (ALIAS.my.connect.aws).
+                & (func.lower(instances.c.alias) == alias.lower())
                 & (instances.c.status != DELETED)
             )
         ).first()
@@ -76,7 +77,7 @@ def require(connection: Connection, account_id: str, region: str, identifier: st
             & (instances.c.status != DELETED)
         )
     ).first()
-    if row is None:
+    if row is None or not arns.names(identifier, row.arn):
         raise not_found("Instance", identifier)
     return row
 

@@ -206,7 +206,7 @@ def resolve(
             "sender": request.sender.address.lower() if request.sender else "",
         },
     )
-    if contact is None:  # say which of them is missing
+    if contact is None or not _named(request, contact.arn):  # say which of them is missing
         instance = instances.require(connection, account_id, region, request.instance_id)
         contacts.require(connection, instance, request.contact_id)
         raise AssertionError("the contact was found on the slow path only")
@@ -228,6 +228,14 @@ def resolve(
             )
         sender = Mailbox(row.address, row.display_name)
     return Acceptance(contact, sender)
+
+
+def _named(request: OutboundRequest, contact_arn: str) -> bool:
+    """Whether the request's ContactId and InstanceId, IDs or ARNs, name the contact."""
+    instance_arn = contact_arn.rsplit("/contact/", 1)[0]
+    return arns.names(request.contact_id, contact_arn) and arns.names(
+        request.instance_id, instance_arn
+    )
 
 
 @dataclass(frozen=True)

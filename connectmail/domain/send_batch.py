@@ -287,7 +287,8 @@ class _Group:
             contact is not None
             and (job.request.content is not None or template is not None)
             and job.request.sender is not None
-            and contact.instance_id == arns.resource_id(job.request.instance_id, "instance")
+            and contact.instance_id == job.request.instance_id  # ARNs: the single path checks
+            and contact.id == job.request.contact_id
             and contact.instance_account_id == job.account_id
             and contact.instance_region == job.region
             and contact.instance_status != instances.DELETED

@@ -192,3 +192,35 @@ def test_quota_of_addresses_per_instance(start_server: Any) -> None:
         client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=unique_address())
     assert code(exc) == "ServiceQuotaExceededException"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 402
+
+
+def test_arns_must_name_the_instance_they_are_used_in(shared_server: ServerProcess) -> None:
+    """An email address's or a contact's ARN names its instance too: used with another
+    instance it names nothing there, and a send with it changes nothing."""
+    client = shared_server.client()
+    mine, other = make_outpost(client), make_outpost(client)
+    address_arn = client.describe_email_address(
+        InstanceId=mine.instance_id, EmailAddressId=mine.sender_id
+    )["EmailAddressArn"]
+    # Other's address ID under my instance's ARN.
+    moved = address_arn.replace(mine.sender_id, other.sender_id)
+    with pytest.raises(ClientError) as exc:
+        client.describe_email_address(InstanceId=other.instance_id, EmailAddressId=moved)
+    assert code(exc) == "ResourceNotFoundException"
+
+    contact_id = other.contact()
+    contact_arn = client.describe_contact(InstanceId=other.instance_id, ContactId=contact_id)[
+        "Contact"
+    ]["Arn"]
+    wrong = contact_arn.replace(other.instance_id, mine.instance_id, 1)
+    with pytest.raises(ClientError) as exc:
+        client.describe_contact(InstanceId=other.instance_id, ContactId=wrong)
+    assert code(exc) == "ResourceNotFoundException"
+    to = unique_address("arn")
+    with pytest.raises(ClientError) as exc:
+        other.send(contact_id=wrong, to=to, **other.sent_from())
+    assert code(exc) == "ResourceNotFoundException"
+    # The contact's own ARN, and the instance's, send as its ID does.
+    instance_arn = client.describe_instance(InstanceId=other.instance_id)["Instance"]["Arn"]
+    sent = other.send(contact_id=contact_arn, to=to, InstanceId=instance_arn)
+    assert sent["ContactId"] == contact_id

@@ -113,9 +113,28 @@ def test_alias_is_unique_in_the_account_and_region(shared_server: ServerProcess)
     client = shared_server.client()
     alias = f"dup-{uuid.uuid4().hex[:8]}"
     create(client, InstanceAlias=alias)
-    with pytest.raises(ClientError) as exc:
-        create(client, InstanceAlias=alias)
-    assert code(exc) == "InvalidRequestException"
+    for again in (alias, alias.upper()):  # one host name: ALIAS.my.connect.aws
+        with pytest.raises(ClientError) as exc:
+            create(client, InstanceAlias=again)
+        assert code(exc) == "InvalidRequestException"
+
+
+def test_an_arn_must_name_the_instance_itself(shared_server: ServerProcess) -> None:
+    """An ARN is the whole name: one that ends in the instance's ID but names another region,
+    account or service names nothing here."""
+    client = shared_server.client()
+    created = create(client, InstanceAlias=f"arn-{uuid.uuid4().hex[:8]}")
+    arn = created["Arn"]
+    assert client.describe_instance(InstanceId=arn)["Instance"]["Id"] == created["Id"]
+    region, account = arn.split(":")[3:5]
+    for wrong in (
+        arn.replace(f":{region}:", ":eu-west-1:"),
+        arn.replace(f":{account}:", ":111111111111:"),
+        arn.replace(":connect:", ":wisdom:"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            client.describe_instance(InstanceId=wrong)
+        assert code(exc) == "ResourceNotFoundException"
 
 
 def test_client_token_makes_create_idempotent(shared_server: ServerProcess) -> None:
