@@ -55,9 +55,11 @@ class ParsedEmail:
 
     @property
     def plain_text(self) -> str | None:
-        if self.text is not None:
-            return self.text
-        return html_to_text(self.html) if self.html is not None else None
+        """The text/plain body; else, or when it is empty (a blank alternative to an HTML
+        body), the HTML body as text."""
+        if self.html is not None and not (self.text or "").strip():
+            return html_to_text(self.html)
+        return self.text
 
 
 def parse(raw: bytes) -> ParsedEmail:

@@ -307,3 +307,25 @@ def test_overlong_names_and_addresses_keep_to_the_models_limits(
     )["Contact"]
     assert described["CustomerEndpoint"]["DisplayName"] == "N" * 256
     assert "AdditionalEmailRecipients" not in described
+
+
+def test_a_blank_text_alternative_gives_the_html_as_text(
+    server: ServerProcess, outpost: Outpost
+) -> None:
+    """A blank text/plain part beside the HTML one is no text: message.txt is the HTML's."""
+    data = (
+        b"From: shop@example.org\r\nSubject: order\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/alternative; boundary=B\r\n\r\n"
+        b"--B\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n \r\n"
+        b"--B\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Your order shipped</p>\r\n"
+        b"--B--\r\n"
+    )
+    assert deliver(server, data, recipients=[outpost.sender]).accepted
+    (contact,) = inbound_contacts(outpost)
+    (text,) = references(
+        outpost.client, outpost.instance_id, contact["Id"], "EMAIL_MESSAGE_PLAIN_TEXT"
+    )
+    plain = file_bytes(
+        outpost.client, outpost.instance_id, contact["Arn"], text["EmailMessagePlainText"]["Arn"]
+    )
+    assert plain.decode().strip() == "Your order shipped"
