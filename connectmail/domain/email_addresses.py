@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 
 from connectmail.domain import arns
-from connectmail.domain.pagination import decode_offset, encode_token
+from connectmail.domain.pagination import decode_token, encode_token
 from connectmail.errors import ServiceError, not_found
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text
@@ -122,6 +122,11 @@ def remove(connection: Connection, row: Record) -> None:
 
 
 def search(connection: Connection, instance: Record, params: dict[str, Any]) -> dict[str, Any]:
+    """The addresses that match, in the order made; a page starts after the last one shown.
+
+    The token holds that address's (created_at, id), so addresses deleted between pages
+    shift no other onto a page already read.
+    """
     rows = connection.execute(
         select(email_addresses)
         .where(email_addresses.c.instance_id == instance.id)
@@ -135,15 +140,16 @@ def search(connection: Connection, instance: Record, params: dict[str, Any]) -> 
         if (criteria is None or _matches(row, criteria))
         and (tag_filter is None or _tags_match(loads(row.tags) or {}, tag_filter))
     ]
-    start = 0
+    following = matching
     if params.get("NextToken"):
-        start = decode_offset(params["NextToken"])
+        after = tuple(decode_token(params["NextToken"], kinds=(float, str)))
+        following = [row for row in matching if (row.created_at, row.id) > after]
     size = params.get("MaxResults", 100)
-    page = matching[start : start + size]
-    more = start + size < len(matching)
+    page = following[:size]
+    more = len(following) > size
     return {
         "EmailAddresses": [metadata(row) for row in page],
-        "NextToken": encode_token(["offset", start + size]) if more else None,
+        "NextToken": encode_token([page[-1].created_at, page[-1].id]) if more else None,
         "ApproximateTotalCount": len(matching),
     }
 

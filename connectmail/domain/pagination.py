@@ -25,10 +25,16 @@ def encode_token(position: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(position)).decode()
 
 
+# What a token holds: a type (str, int or float), a tuple for a list of fixed length with
+# one kind per item, or a one-item list for a list of any length whose items are all that kind.
+Kind = type | tuple["Kind", ...] | list["Kind"]
+MAX_LIST = 100
+
+
 def decode_token(
     token: str,
     error_code: str = "InvalidRequestException",
-    kinds: tuple[type, type] | None = None,
+    kinds: tuple[Kind, Kind] | None = None,
 ) -> list[Any]:
     """The position a token holds; with `kinds`, it must hold one value of each, in range.
 
@@ -42,18 +48,22 @@ def decode_token(
     if (
         not isinstance(position, list)
         or len(position) != 2
-        or (kinds is not None and not all(map(_is_kind, position, kinds)))
+        or (kinds is not None and not _fits(position, kinds))
     ):
         raise ServiceError(error_code, "The NextToken is not valid.")
     return position
 
 
-def decode_offset(token: str, error_code: str = "InvalidRequestException") -> int:
-    """The offset in a token made by `encode_token(["offset", n])`."""
-    marker, offset = decode_token(token, error_code, (str, int))
-    if marker != "offset" or offset < 0:
-        raise ServiceError(error_code, "The NextToken is not valid.")
-    return int(offset)
+def _fits(value: Any, kind: Kind) -> bool:
+    if isinstance(kind, tuple):
+        return isinstance(value, list) and len(value) == len(kind) and all(map(_fits, value, kind))
+    if isinstance(kind, list):
+        return (
+            isinstance(value, list)
+            and len(value) <= MAX_LIST
+            and all(_fits(item, kind[0]) for item in value)
+        )
+    return _is_kind(value, kind)
 
 
 def _is_kind(value: Any, kind: type) -> bool:

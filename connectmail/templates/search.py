@@ -3,18 +3,19 @@
 Each result is a template at one qualifier: `$LATEST` (the draft) unless a `qualifier`
 filter asks for `$ACTIVE_VERSION` or version numbers. Filters must all hold; of the queries,
 any may match (case-insensitively). A knowledge base holds at most a few hundred templates,
-so the search reads them all and pages over the matches.
+so the search reads them all; a page starts after the last result of the one before (its
+token holds that result's place in the order), so templates deleted between pages shift
+no other onto a page already read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from connectmail.domain.pagination import decode_offset, encode_token
+from connectmail.domain.pagination import decode_token, encode_token
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
 from connectmail.templates.errors import validation
@@ -43,7 +44,14 @@ FILTER_FIELDS = frozenset(
 class _Entry:
     selected: Selected
     qualifier: str
+    rank: int  # of the qualifier among those asked: a template's entries come in that order
     view: dict[str, Any]
+
+    def key(self, order_name: str | None) -> tuple[list[str], float, str, int]:
+        """The entry's place: by the ordering field, then as made, then by qualifier."""
+        template = self.selected.template
+        values = self.field(order_name) if order_name is not None else []
+        return values, template.created_at, template.id, self.rank
 
     def field(self, name: str) -> list[str]:
         """The values of a field (a list, as grouping values are many; empty when absent)."""
@@ -74,6 +82,11 @@ def search(
     for condition in filters:
         if condition["name"] not in FILTER_FIELDS:
             raise validation(f"Message templates cannot be filtered by {condition['name']!r}.")
+    order = expression.get("orderOnField")
+    if order is not None and order["name"] not in FILTER_FIELDS:
+        raise validation(f"Message templates cannot be ordered by {order['name']!r}.")
+    order_name = order["name"] if order is not None else None
+    descending = order is not None and order.get("order") == "DESC"
     entries = _entries(connection, knowledge_base, _qualifiers(filters))
     queries = expression.get("queries") or []
     matching = [
@@ -82,19 +95,35 @@ def search(
         if all(_holds(entry, condition) for condition in filters)
         and (not queries or any(_matches(entry, query) for query in queries))
     ]
-    order = expression.get("orderOnField")
-    if order is not None:
-        if order["name"] not in FILTER_FIELDS:
-            raise validation(f"Message templates cannot be ordered by {order['name']!r}.")
-        key: Callable[[_Entry], list[str]] = lambda entry: entry.field(order["name"])  # noqa: E731
-        matching.sort(key=key, reverse=order.get("order") == "DESC")
-    start = decode_offset(next_token, "ValidationException") if next_token else 0
-    page = matching[start : start + max_results]
-    more = start + max_results < len(matching)
-    return {
-        "results": [entry.view for entry in page],
-        "nextToken": encode_token(["offset", start + max_results]) if more else None,
-    }
+    if order_name is not None:
+        # Stable, also reversed: entries that tie keep the order they were made in.
+        matching.sort(key=lambda entry: entry.field(order_name), reverse=descending)
+    following = matching
+    if next_token:
+        (values, created_at, template_id), rank = decode_token(
+            next_token, "ValidationException", (([str], float, str), int)
+        )
+        after = (values, created_at, template_id, rank)
+        following = [
+            entry for entry in matching if _beyond(entry.key(order_name), after, descending)
+        ]
+    page = following[:max_results]
+    token = None
+    if len(following) > max_results:
+        values, created_at, template_id, rank = page[-1].key(order_name)
+        token = encode_token([[values, created_at, template_id], rank])
+    return {"results": [entry.view for entry in page], "nextToken": token}
+
+
+def _beyond(
+    key: tuple[list[str], float, str, int],
+    after: tuple[list[str], float, str, int],
+    descending: bool,
+) -> bool:
+    """Whether an entry at `key` comes after the one at `after` in the search's order."""
+    if key[0] != after[0]:
+        return key[0] < after[0] if descending else key[0] > after[0]
+    return key[1:] > after[1:]
 
 
 def _qualifiers(filters: list[dict[str, Any]]) -> list[str]:
@@ -104,7 +133,7 @@ def _qualifiers(filters: list[dict[str, Any]]) -> list[str]:
         if condition["name"] == "qualifier" and condition["operator"] == "EQUALS"
         for value in condition.get("values") or ()
     ]
-    return asked or [LATEST]
+    return list(dict.fromkeys(asked)) or [LATEST]  # each once, in the order first asked
 
 
 def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[str]) -> list[_Entry]:
@@ -124,7 +153,7 @@ def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[st
             versions[(version.template_id, version.version)] = version
     entries: list[_Entry] = []
     for template in templates:
-        for qualifier in qualifiers:
+        for rank, qualifier in enumerate(qualifiers):
             selected: Selected | None = None
             if qualifier == LATEST:
                 selected = Selected(template)
@@ -134,7 +163,7 @@ def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[st
                 selected = Selected(template, versions[(template.id, int(qualifier))])
             if selected is not None:
                 view = describe(knowledge_base, selected, details=False)
-                entries.append(_Entry(selected, qualifier, view))
+                entries.append(_Entry(selected, qualifier, rank, view))
     return entries
 
 

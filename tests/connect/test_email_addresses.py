@@ -224,3 +224,26 @@ def test_arns_must_name_the_instance_they_are_used_in(shared_server: ServerProce
     instance_arn = client.describe_instance(InstanceId=other.instance_id)["Instance"]["Arn"]
     sent = other.send(contact_id=contact_arn, to=to, InstanceId=instance_arn)
     assert sent["ContactId"] == contact_id
+
+
+def test_search_pages_survive_deletions(shared_server: ServerProcess) -> None:
+    """A cleanup loop that deletes each page it reads still sees every address once."""
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    for _ in range(4):
+        client.create_email_address(InstanceId=outpost.instance_id, EmailAddress=unique_address())
+    seen: list[str] = []
+    token: dict[str, Any] = {}
+    while True:
+        page = client.search_email_addresses(InstanceId=outpost.instance_id, MaxResults=2, **token)
+        for found in page["EmailAddresses"]:
+            seen.append(found["EmailAddressId"])
+            client.delete_email_address(
+                InstanceId=outpost.instance_id, EmailAddressId=found["EmailAddressId"]
+            )
+        if "NextToken" not in page:
+            break
+        token = {"NextToken": page["NextToken"]}
+    assert len(seen) == 5 == len(set(seen))
+    left = client.search_email_addresses(InstanceId=outpost.instance_id)
+    assert left["ApproximateTotalCount"] == 0

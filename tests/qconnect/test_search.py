@@ -119,3 +119,34 @@ def test_unknown_fields_are_refused(catalog: KnowledgeBase) -> None:
     with pytest.raises(ClientError) as exc:
         _search(catalog, queries=[{"name": "content", "values": ["x"], "operator": "CONTAINS"}])
     assert error_code(exc) == "ValidationException"
+
+
+def test_a_repeated_qualifier_gives_each_template_once(catalog: KnowledgeBase) -> None:
+    found = _search(
+        catalog,
+        filters=[{"name": "qualifier", "values": ["$LATEST", "$LATEST"], "operator": "EQUALS"}],
+    )
+    assert sorted(r["name"] for r in found) == [
+        "Order code",
+        "Order delayed",
+        "Order shipped",
+        "Password reset",
+    ]
+
+
+def test_pages_survive_deletions(catalog: KnowledgeBase) -> None:
+    """A cleanup loop that deletes each page it reads still sees every template, in order."""
+    seen: list[str] = []
+    pages = catalog.client.get_paginator("search_message_templates").paginate(
+        knowledgeBaseId=catalog.id,
+        searchExpression={"orderOnField": {"name": "name", "order": "DESC"}},
+        PaginationConfig={"PageSize": 2},
+    )
+    for page in pages:
+        for result in page["results"]:
+            seen.append(result["name"])
+            catalog.client.delete_message_template(
+                knowledgeBaseId=catalog.id, messageTemplateId=result["messageTemplateId"]
+            )
+    assert seen == ["Password reset", "Order shipped", "Order delayed", "Order code"]
+    assert _search(catalog) == []
