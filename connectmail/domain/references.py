@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from connectmail.domain import attached_files, sent_files
+from connectmail.errors import ServiceError
 from connectmail.jsontext import loads
 from connectmail.store.tables import Record
 from connectmail.store.tables_inbound import attached_files as files_table
@@ -34,7 +35,8 @@ def list_references(
     connection: Connection, contact: Record, types: list[str], next_token: str | None
 ) -> dict[str, Any]:
     if next_token:
-        return {"ReferenceSummaryList": []}  # every answer is one page; no token is issued
+        # Every answer is one page, so no token was ever issued: this one is not ours.
+        raise ServiceError("InvalidParameterException", "The NextToken is not valid.")
     wanted = set(types)
     summaries: list[dict[str, Any]] = []
     for name, reference in sorted((loads(contact.references) or {}).items()):

@@ -91,7 +91,7 @@ def search(
     if criteria.get("ActiveRegions") and instance.region not in criteria["ActiveRegions"]:
         conditions.append(false())
     if criteria.get("Name"):
-        conditions.append(_name_condition(criteria["Name"]))
+        conditions.append(_name_condition(criteria["Name"], connection.dialect.name))
     for member, column, path in (
         ("SearchableContactAttributes", contacts.c.attributes, ()),
         ("SearchableSegmentAttributes", contacts.c.segment_attributes, ("ValueString",)),
@@ -113,8 +113,12 @@ def search(
     keys.append(contacts.c.id)
     query = query.add_columns(keys[0])
     if params.get("NextToken"):
-        after = decode_token(params["NextToken"], "InvalidParameterException")
-        query = query.where(_after(keys, after, descending))
+        # The position of the last contact: [[sort key, initiated_at], id].
+        sort_kind = str if sort["FieldName"] in TEXT_SORT_FIELDS else float
+        (sort_value, initiated_at), contact_id = decode_token(
+            params["NextToken"], "InvalidParameterException", ((sort_kind, float), str)
+        )
+        query = query.where(_after(keys, [sort_value, initiated_at, contact_id], descending))
     ordering = [k.desc() if descending else k.asc() for k in keys]
     size = params.get("MaxResults") or DEFAULT_PAGE
     rows = connection.execute(query.order_by(*ordering).limit(size + 1)).all()
@@ -161,6 +165,9 @@ def _timestamp(kind: str, now: float) -> ColumnElement[Any]:
     return contacts.c.initiated_at
 
 
+TEXT_SORT_FIELDS = frozenset({"INITIATION_METHOD", "CHANNEL"})
+
+
 def _sort_key(field_name: str, now: float) -> ColumnElement[Any]:
     if field_name == "INITIATION_METHOD":
         return contacts.c.initiation_method
@@ -176,13 +183,8 @@ def _sort_key(field_name: str, now: float) -> ColumnElement[Any]:
     return literal(0.0)  # a timestamp no contact has: ties everywhere, then initiation time
 
 
-def _after(keys: list[Any], after: list[Any], descending: bool) -> ColumnElement[bool]:
-    """Rows strictly after the position `after` ([[sort key, initiated_at], id]) in the order."""
-    try:
-        (sort_value, initiated_at), contact_id = after
-    except (TypeError, ValueError):
-        raise invalid_parameter("The NextToken is not valid.") from None
-    values = [sort_value, initiated_at, contact_id]
+def _after(keys: list[Any], values: list[Any], descending: bool) -> ColumnElement[bool]:
+    """Rows strictly after the position `values` (sort key, initiated_at, id) in the order."""
 
     def beyond(key: Any, value: Any) -> ColumnElement[bool]:
         return key < value if descending else key > value  # type: ignore[no-any-return]
@@ -193,9 +195,12 @@ def _after(keys: list[Any], after: list[Any], descending: bool) -> ColumnElement
     return condition
 
 
-def _name_condition(criteria: dict[str, Any]) -> ColumnElement[bool]:
+def _name_condition(criteria: dict[str, Any], dialect: str) -> ColumnElement[bool]:
     texts = [t.lower() for t in criteria.get("SearchText", []) if t]
-    name = func.lower(func.coalesce(contacts.c.name, ""))
+    # SQLite's own lower() knows only ASCII letters; the store gives its connections one
+    # that lower-cases as Python does, as PostgreSQL's lower() does in a UTF-8 database.
+    lower = func.unicode_lower if dialect == "sqlite" else func.lower
+    name = lower(func.coalesce(contacts.c.name, ""))
     match = criteria["MatchType"]
     if not texts:
         return literal(True) if match != "MATCH_EXACT" else name == ""
@@ -212,11 +217,15 @@ def _name_condition(criteria: dict[str, Any]) -> ColumnElement[bool]:
 def _attribute_condition(
     criteria: dict[str, Any], document: Any, path: tuple[str, ...]
 ) -> ColumnElement[bool]:
-    """Attributes (kept as JSON text) whose value for a key is one of the values given."""
-    held = [
-        document[(c["Key"], *path) if path else c["Key"]].as_string().in_(c["Values"])
-        for c in criteria.get("Criteria", [])
-    ]
+    """Attributes (kept as JSON text) whose value for a key is one of the values given.
+
+    A contact without the key holds none of its values (so MATCH_NONE keeps it), not
+    SQL's unknown, which would drop it from MATCH_NONE as well as from the others.
+    """
+    held = []
+    for criterion in criteria.get("Criteria", []):
+        value = document[(criterion["Key"], *path) if path else criterion["Key"]].as_string()
+        held.append(value.is_not(None) & value.in_(criterion["Values"]))
     if not held:
         return literal(True)
     match = criteria.get("MatchType", "MATCH_ALL")

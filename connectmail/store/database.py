@@ -90,12 +90,18 @@ def _sqlite_engine(
         if journal_in_memory:
             cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
+        # SQLite's lower() knows only ASCII; searches that ignore case use this one.
+        dbapi_connection.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _unicode_lower(text: object) -> object:
+    return text.lower() if isinstance(text, str) else text
 
 
 def migrate(engine: Engine) -> None:

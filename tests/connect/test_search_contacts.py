@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,3 +201,73 @@ def test_filter_by_segment_attribute(populated: dict[str, Any]) -> None:
         },
     )
     assert [c["Name"] for c in found["Contacts"]] == ["refund please"]
+
+
+def token(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "next_token",
+    [
+        token([[[1], 2], "x"]),
+        token([[{"a": 1}, 2], "x"]),
+        token([[None, None], None]),
+        token([["INBOUND", 1.0], "x"]),  # a text sort key, but the sort is by time
+    ],
+    ids=["list", "object", "nulls", "text-for-time"],
+)
+def test_tokens_not_issued_are_refused(populated: dict[str, Any], next_token: str) -> None:
+    with pytest.raises(ClientError) as raised:
+        search(populated, NextToken=next_token)
+    error = raised.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidParameterException",
+        "The NextToken is not valid.",
+    )
+
+
+def test_names_match_in_any_case_beyond_ascii(shared_server: ServerProcess) -> None:
+    outpost = make_outpost(shared_server.client())
+    wanted = inbound(outpost, "Bonjour", Name="École Ölstraße")
+    inbound(outpost, "Hello", Name="Other")
+    mine = {"outpost": outpost, "client": outpost.client}
+    for text, match_type in [
+        ("École Ölstraße", "MATCH_EXACT"),
+        ("école ölstraße", "MATCH_EXACT"),
+        ("ÉCOLE", "MATCH_ANY"),
+        ("ölstraße", "MATCH_ALL"),
+    ]:
+        criteria = {"Name": {"SearchText": [text], "MatchType": match_type}}
+        assert ids(search(mine, SearchCriteria=criteria)) == [wanted], text
+    none = {"Name": {"SearchText": ["école"], "MatchType": "MATCH_NONE"}}
+    assert wanted not in ids(search(mine, SearchCriteria=none))
+
+
+def test_match_none_keeps_contacts_without_the_attribute(populated: dict[str, Any]) -> None:
+    made = dict((c, m) for m, c in populated["made"])
+    found = search(
+        populated,
+        SearchCriteria={
+            "SearchableContactAttributes": {
+                "Criteria": [{"Key": "tier", "Values": ["gold"]}],
+                "MatchType": "MATCH_NONE",
+            }
+        },
+    )
+    # Every contact but the gold one and the agent reply that copied its attributes.
+    assert sorted(made[c] for c in ids(found)) == ["INBOUND", "OUTBOUND", "OUTBOUND"]
+    assert found["TotalCount"] == 3
+
+
+def test_contact_references_refuse_a_token_never_issued(populated: dict[str, Any]) -> None:
+    """ListContactReferences answers in one page, so any token is one it did not issue."""
+    contact_id = populated["made"][0][1]
+    with pytest.raises(ClientError) as raised:
+        populated["client"].list_contact_references(
+            InstanceId=populated["outpost"].instance_id,
+            ContactId=contact_id,
+            ReferenceTypes=["EMAIL_MESSAGE"],
+            NextToken="garbage!!",
+        )
+    assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
