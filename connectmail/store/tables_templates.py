@@ -36,6 +36,8 @@ knowledge_bases = Table(
     Column("tags", Text, nullable=False, default="{}"),
     Column("created_at", Float, nullable=False),
     Column("modified_at", Float, nullable=False),
+    # When its templates last changed; none while it has none (lastContentModificationTime).
+    Column("content_modified_at", Float),
     Index("ix_knowledge_bases_account_region", "account_id", "region", "created_at"),
 )
 

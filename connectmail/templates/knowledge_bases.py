@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 
 from connectmail.domain import arns
 from connectmail.domain.pagination import Page, page_after
@@ -91,7 +91,8 @@ def require(connection: Connection, scope: Scope, identifier: str) -> Record:
 
 def describe(row: Record) -> dict[str, Any]:
     view = summary(row)
-    view["lastContentModificationTime"] = _time(row.modified_at)
+    if row.content_modified_at is not None:
+        view["lastContentModificationTime"] = _time(row.content_modified_at)
     return view
 
 
@@ -127,6 +128,21 @@ def list_page(
         next_token,
         summary,
         error_code="ValidationException",
+    )
+
+
+def content_changed(connection: Connection, knowledge_base_id: str, now: float) -> None:
+    """Its templates changed at `now`: the knowledge base's lastContentModificationTime,
+    which is unset once it has no template left, as in Amazon Q in Connect."""
+    has_content = (
+        select(message_templates.c.id)
+        .where(message_templates.c.knowledge_base_id == knowledge_base_id)
+        .exists()
+    )
+    connection.execute(
+        update(knowledge_bases)
+        .where(knowledge_bases.c.id == knowledge_base_id)
+        .values(content_modified_at=case((has_content, now), else_=None))
     )
 
 

@@ -7,6 +7,7 @@ template and so to all its versions. Content given here has passed `content.chec
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +20,7 @@ from connectmail.jsontext import dumps, loads
 from connectmail.store.prepared import Fetched, Prepared
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
-from connectmail.templates import content, identifiers, tags
+from connectmail.templates import content, identifiers, knowledge_bases, tags
 from connectmail.templates.content import Limits
 from connectmail.templates.errors import conflict, not_found, quota_exceeded, validation
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope, TemplateRef
@@ -99,6 +100,7 @@ def create(
             modified_by=identifiers.principal_arn(scope.account_id),
         )
     )
+    knowledge_bases.content_changed(connection, knowledge_base.id, now)
     template = find(connection, knowledge_base, template_id)
     assert template is not None
     return {"messageTemplate": describe(knowledge_base, Selected(template))}
@@ -266,6 +268,7 @@ def _update(
     connection.execute(
         update(message_templates).where(message_templates.c.id == template.id).values(**values)
     )
+    knowledge_bases.content_changed(connection, knowledge_base.id, values["modified_at"])
     changed = find(connection, knowledge_base, template.id)
     assert changed is not None
     return {"messageTemplate": describe(knowledge_base, Selected(changed))}
@@ -281,6 +284,7 @@ def remove(connection: Connection, scope: Scope, knowledge_base: Record, identif
             )
         )
         connection.execute(delete(message_templates).where(message_templates.c.id == template.id))
+        knowledge_bases.content_changed(connection, knowledge_base.id, time.time())
         return
     number = ref.version
     if number is None:
@@ -300,6 +304,7 @@ def remove(connection: Connection, scope: Scope, knowledge_base: Record, identif
             & (message_template_versions.c.version == number)
         )
     )
+    knowledge_bases.content_changed(connection, knowledge_base.id, time.time())
 
 
 def list_page(

@@ -7,6 +7,7 @@ deactivates the one active before; for sending, an unqualified template means th
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from connectmail.domain.pagination import Page, page_after
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
-from connectmail.templates import identifiers
+from connectmail.templates import identifiers, knowledge_bases
 from connectmail.templates.content import Limits
 from connectmail.templates.errors import conflict, not_found, quota_exceeded
 from connectmail.templates.identifiers import Scope
@@ -73,6 +74,7 @@ def create(
         .where(message_templates.c.id == template.id)
         .values(next_version=number + 1)
     )
+    knowledge_bases.content_changed(connection, knowledge_base.id, now)
     version = version_row(connection, template, number)
     assert version is not None
     return {"messageTemplate": describe(knowledge_base, Selected(template, version))}
@@ -150,6 +152,7 @@ def _set_active(connection: Connection, template: Record, number: int | None) ->
         .where(message_templates.c.id == template.id)
         .values(active_version=number)
     )
+    knowledge_bases.content_changed(connection, template.knowledge_base_id, time.time())
 
 
 def _answer(template: Record, number: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -136,3 +137,39 @@ def test_tags_on_a_knowledge_base(qconnect: Any, kb: KnowledgeBase) -> None:
     with pytest.raises(ClientError) as exc:
         qconnect.list_tags_for_resource(resourceArn=missing)
     assert error_code(exc) == "ResourceNotFoundException"
+
+
+def test_last_content_modification_follows_its_templates(qconnect: Any) -> None:
+    """Unset while the knowledge base holds no template; then when one last changed."""
+    kb = make_knowledge_base(qconnect)
+
+    def content_time() -> Any:
+        got = qconnect.get_knowledge_base(knowledgeBaseId=kb.id)["knowledgeBase"]
+        return got.get("lastContentModificationTime")
+
+    assert content_time() is None
+    template = kb.create_template()
+    created = content_time()
+    assert created is not None and created >= template["createdTime"]
+    template_id = template["messageTemplateId"]
+    changes = (
+        lambda: qconnect.update_message_template_metadata(
+            knowledgeBaseId=kb.id, messageTemplateId=template_id, description="changed"
+        ),
+        lambda: kb.version(template_id),
+        lambda: qconnect.activate_message_template(
+            knowledgeBaseId=kb.id, messageTemplateId=template_id, versionNumber=1
+        ),
+    )
+    before = created
+    for change in changes:
+        time.sleep(0.01)  # the times are of milliseconds
+        change()
+        after = content_time()
+        assert after > before
+        before = after
+    qconnect.deactivate_message_template(
+        knowledgeBaseId=kb.id, messageTemplateId=template_id, versionNumber=1
+    )
+    qconnect.delete_message_template(knowledgeBaseId=kb.id, messageTemplateId=template_id)
+    assert content_time() is None
