@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectmail import standalone
 from connectmail.access.policy import PolicyError, parse_policy
-from connectmail.access.throttling import PROFILES
 from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.inbound.smtp import describe_address
@@ -63,8 +62,9 @@ def _settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "settings"
-            option = OPTIONS.get(name, "--" + name.replace("_", "-"))
-            where = f"{option} or CONNECTMAIL_{name.upper()}"
+            where = f"CONNECTMAIL_{name.upper()}"
+            if name in overrides:  # the command has an option for it
+                where = f"{OPTIONS.get(name, '--' + name.replace('_', '-'))} or {where}"
             reason = str(error["msg"]).removeprefix("Value error, ")
             console.print(f"Invalid {name} ({where}): {reason}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
@@ -129,8 +129,6 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the Amazon Connect API (and Q in Connect templates) over HTTP."""
-    if limits is not None and limits not in PROFILES:
-        raise typer.BadParameter(f"choose one of {', '.join(PROFILES)}", param_hint="--limits")
     settings = _settings(
         host=host,
         port=port,

@@ -6,11 +6,13 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from connectmail.access.throttling import PROFILES
 from connectmail.delivery.transports import RelaySettings
 from connectmail.delivery.worker import DeliveryPolicy
 from connectmail.domain.accounts import Credentials
@@ -19,6 +21,8 @@ from connectmail.domain.outbound import OutboundPolicy
 from connectmail.templates.content import Limits as TemplateLimits
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+# A list setting: JSON (`["a@example.com"]`) or, as a user first writes it, comma-separated.
+Names = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -45,7 +49,7 @@ class Settings(BaseSettings):
     max_recipients: int = 50
     email_addresses_per_instance: int = 100
     active_email_contacts_per_instance: int = 1000
-    default_from_addresses: list[str] = Field(default_factory=list)
+    default_from_addresses: Names = Field(default_factory=list)
     contact_expiry_minutes: int = 14 * 24 * 60
     max_contact_expiry_minutes: int = 90 * 24 * 60
     idempotency_ttl_seconds: float = 24 * 3600.0
@@ -80,7 +84,24 @@ class Settings(BaseSettings):
     # The base of presigned file URLs (default: the Host the API was called at, over http).
     public_url: str | None = None
     # Hosts (glob patterns) StartEmailContact may fetch Attachments[].S3Url from.
-    attachment_url_hosts: list[str] = Field(default_factory=list)
+    attachment_url_hosts: Names = Field(default_factory=list)
+
+    @field_validator("default_from_addresses", "attachment_url_hosts", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return orjson.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        if value not in PROFILES:
+            raise ValueError(f"choose one of {', '.join(PROFILES)}")
+        return value
 
     @field_validator("relay")
     @classmethod

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ from tests.support.cli import connectmail
         (["--port", "70000"], "--port"),
         (["--workers", "0"], "--workers"),
         (["--smtp-port", "-1"], "--smtp-port"),
+        (["--limits", "foo"], "--limits"),
     ],
 )
 def test_bad_serve_settings_are_refused_before_anything_is_written(
@@ -95,3 +99,44 @@ def test_a_refused_relay_url_does_not_show_its_password(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "s3cret" not in result.stderr and "me:***@mail.example.com" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "shown"),
+    [
+        ("CONNECTMAIL_LIMITS", "bogus", "CONNECTMAIL_LIMITS"),
+        ("CONNECTMAIL_DEFAULT_FROM_ADDRESSES", "[not json", "CONNECTMAIL_DEFAULT_FROM_ADDRESSES"),
+        # No option sets it: the line names the variable alone.
+        ("CONNECTMAIL_RELAY_CONNECTIONS", "abc", "(CONNECTMAIL_RELAY_CONNECTIONS)"),
+    ],
+)
+def test_bad_environment_settings_are_one_line(
+    tmp_path: Path, variable: str, value: str, shown: str
+) -> None:
+    data = tmp_path / "data"
+    result = connectmail("serve", "--data-dir", str(data), check=False, env={variable: value})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Invalid ") and shown in line
+    assert not data.exists()
+
+
+def test_list_settings_may_be_comma_separated(tmp_path: Path) -> None:
+    """`CONNECTMAIL_DEFAULT_FROM_ADDRESSES=a@example.com,b@example.com` is what a user writes
+    first; JSON works too."""
+    script = (
+        "from connectmail.config import Settings; "
+        "print(Settings().default_from_addresses, Settings().attachment_url_hosts)"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "CONNECTMAIL_DEFAULT_FROM_ADDRESSES": "a@example.com, b@example.com",
+            "CONNECTMAIL_ATTACHMENT_URL_HOSTS": '["files.example.com"]',
+        },
+    ).stdout
+    assert shown.strip() == "['a@example.com', 'b@example.com'] ['files.example.com']"
