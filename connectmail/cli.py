@@ -267,7 +267,12 @@ def credentials(data_dir: DataDir = None) -> None:
     settings = _settings(data_dir=data_dir)
     configured = settings.configured_credentials
     if configured is None and not (settings.data_dir / accounts.CREDENTIALS_FILE).exists():
-        console.print(f"No credentials in {settings.data_dir}: start the server once first.")
+        console.print(
+            f"No credentials in {settings.data_dir}: start the server once first (a server "
+            "given CONNECTMAIL_ACCESS_KEY_ID and CONNECTMAIL_SECRET_ACCESS_KEY keeps none).",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     root, _ = accounts.root_credentials(settings.data_dir, configured)
     typer.echo(_exports(root))
