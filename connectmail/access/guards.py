@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from connectmail.access.policy import Policy
-from connectmail.access.resources import resource_arn
+from connectmail.access.resources import resource_arns
 from connectmail.access.throttling import Profile, take, throttled
 from connectmail.aws.api import RequestContext
 from connectmail.store.store import Store
@@ -20,7 +20,8 @@ async def authorize(ctx: RequestContext, params: dict[str, Any]) -> None:
     policy = ctx.principal.policy
     if isinstance(policy, Policy):
         action = f"{ACTION_PREFIX.get(ctx.service, ctx.service)}:{ctx.operation}"
-        policy.check(action, resource_arn(ctx.service, ctx.region, ctx.account_id, params))
+        for resource in resource_arns(ctx.service, ctx.region, ctx.account_id, params):
+            policy.check(action, resource)
 
 
 class Throttle:
@@ -34,7 +35,7 @@ class Throttle:
         rate = self._profile.rate(ctx.service, ctx.operation)
         if rate is None:
             return
-        bucket = f"{ctx.service}:{ctx.operation}"
+        bucket = f"{ctx.region}:{ctx.service}:{ctx.operation}"  # AWS quotas are per Region
         now = time.time()
         if not await self._store.write(lambda c: take(c, ctx.account_id, bucket, rate, now)):
             raise throttled(ctx.operation)

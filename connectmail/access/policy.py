@@ -70,6 +70,11 @@ def parse_policy(document: Any) -> Policy:
     """Validate a policy document (a dict) and compile it; raise PolicyError if malformed."""
     if not isinstance(document, dict):
         raise PolicyError("a policy must be a JSON object")
+    unknown = set(document) - {"Version", "Id", "Statement"}
+    if unknown:
+        raise PolicyError(f"unsupported policy elements: {', '.join(sorted(unknown))}")
+    if document.get("Version", "2012-10-17") not in ("2012-10-17", "2008-10-17"):
+        raise PolicyError("Version must be 2012-10-17 (or 2008-10-17)")
     raw = document.get("Statement")
     statements = [raw] if isinstance(raw, dict) else raw
     if not isinstance(statements, list) or not statements:
@@ -91,7 +96,10 @@ def parse_policy(document: Any) -> Policy:
                     _wildcard(a, False) for a in _strings(statement.get("Action"), "Action")
                 ),
                 resources=tuple(
-                    _wildcard(r, True) for r in _strings(statement.get("Resource", "*"), "Resource")
+                    # Required, as IAM requires it: a statement without one is not "every
+                    # resource" but a mistake.
+                    _wildcard(r, True)
+                    for r in _strings(statement.get("Resource"), "Resource")
                 ),
             )
         )

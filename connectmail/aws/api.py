@@ -248,7 +248,9 @@ class AwsApi:
     ) -> Principal:
         signed_at = sigv4.parse_amz_date(headers)
         principal = await self._keys.principal(credential.access_key_id)
-        if principal is None:
+        # connectmail issues no temporary credentials, so a session token is none of its own:
+        # AWS refuses one it did not issue with this error, and so must a request here.
+        if principal is None or "x-amz-security-token" in headers:
             raise ServiceError(
                 "UnrecognizedClientException",
                 "The security token included in the request is invalid.",

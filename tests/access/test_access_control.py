@@ -215,6 +215,99 @@ def test_invalid_policy_is_refused(shared_server: ServerProcess, tmp_path: Path)
     assert result.returncode == 2 and "Effect" in result.stderr
 
 
+ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"Statement": [{"Effect": "Allow", "Action": "connect:Describe*"}]},  # every resource?
+        {
+            "Version": "2099-01-01",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        },
+        {"Statement": [], "Conditions": {}},
+    ],
+)
+def test_policies_iam_would_refuse_are_refused(
+    shared_server: ServerProcess, tmp_path: Path, document: dict[str, Any]
+) -> None:
+    """A statement without Resource is an error in IAM, not a grant on every resource."""
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(document))
+    result = connectmail(
+        "keys",
+        "create",
+        "--data-dir",
+        str(shared_server.data_dir),
+        "--account",
+        shared_server.account_id,
+        "--policy",
+        str(path),
+        *database_args(shared_server),
+        check=False,
+    )
+    assert result.returncode == 2 and "Invalid policy" in result.stderr
+
+
+def test_a_denied_contact_stays_denied_when_named_otherwise(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    """A reply's RelatedContactId and an attached file's AssociatedResourceArn name a contact
+    as much as ContactId does: the key's policy is checked on it."""
+    root = shared_server.client()
+    outpost = make_outpost(root)
+    secret = outpost.contact("FLOW", Attributes={"ssn": "123-45-6789"})
+    arn = root.describe_contact(InstanceId=outpost.instance_id, ContactId=secret)["Contact"]["Arn"]
+    scope = instance_scope(shared_server, outpost)
+    denied = make_key(
+        shared_server,
+        tmp_path,
+        {"Effect": "Allow", "Action": "connect:*", "Resource": [scope, f"{scope}/*"]},
+        {"Effect": "Deny", "Action": "connect:*", "Resource": f"{scope}/contact/{secret}"},
+    )
+    upload = {
+        "InstanceId": outpost.instance_id,
+        "FileName": "a.txt",
+        "FileSizeInBytes": 3,
+        "FileUseCaseType": "ATTACHMENT",
+        "AssociatedResourceArn": arn,
+    }
+    calls: list[Callable[[], Any]] = [
+        lambda: denied.create_contact(
+            InstanceId=outpost.instance_id,
+            Channel="EMAIL",
+            InitiationMethod="AGENT_REPLY",
+            RelatedContactId=secret,
+            UserInfo={"UserId": "agent-1"},
+        ),
+        lambda: denied.start_attached_file_upload(**upload),
+        lambda: denied.batch_get_attached_file_metadata(
+            InstanceId=outpost.instance_id, FileIds=["f"], AssociatedResourceArn=arn
+        ),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDeniedException"
+    # The other way round: a key allowed on that one contact may attach files to it.
+    only_it = make_key(
+        shared_server,
+        tmp_path,
+        {"Effect": "Allow", "Action": "connect:*", "Resource": f"{scope}/contact/{secret}"},
+    )
+    assert only_it.start_attached_file_upload(**upload)["FileStatus"] == "PROCESSING"
+
+
+def test_a_session_token_is_refused(shared_server: ServerProcess) -> None:
+    """connectmail issues no temporary credentials: a request carrying a session token fails
+    as it would against AWS, rather than working here and failing there."""
+    client = shared_server.client(credentials={"aws_session_token": "FwoGZXIvYXdzEXAMPLE"})
+    with pytest.raises(ClientError) as exc:
+        client.list_instances()
+    assert code(exc) == "UnrecognizedClientException"
+
+
 def test_key_for_unknown_account_is_refused(shared_server: ServerProcess) -> None:
     result = connectmail(
         "keys",

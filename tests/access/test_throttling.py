@@ -55,6 +55,9 @@ def test_aws_profile_bursts_then_throttles(start_server: Any) -> None:
     # A burst of 5, then 2 a second.
     assert 5 <= results.count(True) <= 5 + math.ceil(elapsed * 2)
     assert False in results
+    # Amazon Connect's quotas are per account and Region: another Region has its own burst.
+    elsewhere = server.client(region="eu-west-1")
+    assert [attempt(lambda: create_instance(elsewhere)) for _ in range(5)] == [True] * 5
 
     outpost = make_outpost(
         server.client(config=Config(retries={"max_attempts": 10, "mode": "standard"}))
