@@ -36,7 +36,10 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         loop="uvloop",
-        http=AwsHttpToolsProtocol,  # httptools, with its own 400s in AWS's error shape
+        # httptools, with its own 400s in AWS's error shape and a bounded request head
+        http=type(
+            "AwsHttp", (AwsHttpToolsProtocol,), {"head_seconds": settings.request_head_seconds}
+        ),
         lifespan="on",
         access_log=False,
         log_level=settings.log_level,

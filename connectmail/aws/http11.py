@@ -8,12 +8,21 @@ sees it; this protocol answers those refusals as every other error is answered: 
 uvicorn writes a response's head and its body as two writes, each a system call of its own
 (a tenth of the CPU of a send request went to them); the protocol's transport gathers the
 writes made in one turn of the event loop and sends them as one.
+
+uvicorn bounds neither a request's head nor the time it takes to arrive: a client could send
+megabytes of headers, all read before the signature is checked, or hold a connection open
+with half a request line. The protocol refuses a head over `MAX_HEAD_BYTES` (431, in AWS's
+shape) and closes a connection whose head has not arrived `head_seconds` after it began (the
+connection opened, or the request's first byte came); once a second a sweep of the server's
+connections looks, so a request pays no timer of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
+from collections.abc import MutableSet
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,17 +33,66 @@ from connectmail.errors import ServiceError
 MALFORMED_HTTP = ServiceError(
     "BadRequestException", "The request is not well-formed HTTP/1.1.", status=400
 )
+# API Gateway takes 10 KB of request line and headers; SigV4 requests here are 1 to 2 KB.
+MAX_HEAD_BYTES = 64 * 1024
+HEAD_TOO_LARGE = ServiceError(
+    "RequestHeaderFieldsTooLargeException",
+    f"The request line and headers are over {MAX_HEAD_BYTES // 1024} KiB.",
+    status=431,
+)
+# How long the rest of a refused head is read and dropped before the connection closes.
+LINGER_SECONDS = 2.0
+# The loops whose connections a sweep watches (one sweep per event loop).
+_SWEPT: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
 
 class AwsHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with its 400 answer in AWS's error shape, writing each
     response at once."""
 
+    # How long a request's head may take to arrive (`Settings.request_head_seconds`).
+    head_seconds = 30.0
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(GatheredWrites(transport))
+        self._head_bytes = 0
+        self._head_too_large = False
+        self._discarding = False
+        self._head_since: float | None = self.loop.time()
+        if self.loop not in _SWEPT:
+            _SWEPT.add(self.loop)
+            self.loop.call_later(1.0, _sweep, self.loop, self.connections, self.head_seconds)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_since is None:
+            self._head_since = self.loop.time()
+
+    def on_headers_complete(self) -> None:
+        self._head_since = None
+        self._head_bytes = 0
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        super().data_received(data)
+        # A head that a chunk does not complete: the head so far is at most the bytes of the
+        # chunks it has spanned. A head that arrives whole in one chunk, as nearly every one
+        # does, costs nothing more.
+        if (
+            self._head_since is not None
+            and not self._head_too_large
+            and not self.transport.is_closing()
+        ):
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._head_too_large = True
+                self.send_400_response("request head too large")
 
     def send_400_response(self, msg: str) -> None:
-        response = error_response(None, MALFORMED_HTTP, str(uuid.uuid4()))
+        error = HEAD_TOO_LARGE if self._head_too_large else MALFORMED_HTTP
+        response = error_response(None, error, str(uuid.uuid4()))
         headers = [
             *self.server_state.default_headers,
             *response.headers,
@@ -42,8 +100,35 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
             (b"connection", b"close"),
         ]
         head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        if error is HEAD_TOO_LARGE:
+            # The client is most likely still sending: closing with its bytes unread would
+            # reset the connection and lose the answer. Send it, end our side, and drop what
+            # comes for a moment before closing.
+            self._discarding = True
+            status = b"431 Request Header Fields Too Large"
+            self.transport.write(b"HTTP/1.1 " + status + b"\r\n" + head + b"\r\n" + response.body)
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+            return
         self.transport.write(b"HTTP/1.1 400 Bad Request\r\n" + head + b"\r\n" + response.body)
         self.transport.close()
+
+
+def _sweep(
+    loop: asyncio.AbstractEventLoop, connections: MutableSet[Any], head_seconds: float
+) -> None:
+    """Close the connections whose request head has taken longer than `head_seconds`; again
+    in a second."""
+    now = loop.time()
+    for connection in list(connections):
+        since = getattr(connection, "_head_since", None)
+        if (
+            since is not None
+            and now - since > head_seconds
+            and not connection.transport.is_closing()
+        ):
+            connection.transport.close()
+    loop.call_later(1.0, _sweep, loop, connections, head_seconds)
 
 
 class GatheredWrites(asyncio.Transport):

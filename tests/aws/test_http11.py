@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from typing import Any
 
 import orjson
@@ -118,3 +119,45 @@ def test_pipelined_requests_are_answered_whole_and_in_order(
     assert "InstanceSummaryList" in answers[0][1]
     assert len(answers[1][1]["InstanceSummaryList"]) <= 1
     assert buffer == b""
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_a_head_over_the_limit_is_refused_in_aws_shape(shared_server: ServerProcess) -> None:
+    """Headers were read without bound (32 MiB took 50 MB of memory) before any check."""
+    with socket.create_connection(host_port(shared_server.endpoint), timeout=10) as sock:
+        sock.sendall(b"GET /instance HTTP/1.1\r\nHost: x\r\n")
+        header = b"X-Filler: " + b"a" * 1000 + b"\r\n"
+        try:
+            for _ in range(200):  # 200 KB: the server answers and closes before the end
+                sock.sendall(header)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_all(sock)
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 431 ")
+    assert b"x-amzn-errortype: requestheaderfieldstoolargeexception" in head.lower()
+    assert "64 KiB" in orjson.loads(body)["message"]
+
+
+def test_a_head_that_does_not_arrive_is_cut_off(start_server: Any) -> None:
+    """A client that opens a connection and sends nothing, or half a request line, no longer
+    holds it for ever; a kept-alive connection between requests is uvicorn's (5 s)."""
+    server: ServerProcess = start_server(env={"CONNECTMAIL_REQUEST_HEAD_SECONDS": "1"})
+    address = host_port(server.endpoint)
+    with (
+        socket.create_connection(address, timeout=10) as silent,
+        socket.create_connection(address, timeout=10) as halfway,
+    ):
+        halfway.sendall(b"GET /instance HT")
+        started = time.monotonic()
+        assert read_all(silent) == b"" and read_all(halfway) == b""
+        assert time.monotonic() - started < 5
+    # A whole request in time is served as ever.
+    assert server.client().list_instances()["ResponseMetadata"]["HTTPStatusCode"] == 200
