@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
 from connectmail.aws import sigv4
@@ -71,6 +71,16 @@ class Service:
 
     model: ServiceModel
     handlers: Mapping[str, Handler]
+
+
+class Identified(NamedTuple):
+    """Who signed a request, known from its headers alone: the key is ours and the clock
+    agrees. The signature itself covers the body, so it is checked once the body is read.
+    (A tuple: made on every request, and cheaper to make than a frozen dataclass.)"""
+
+    credential: sigv4.Credential
+    service: Service
+    principal: Principal
 
 
 class BodyTooLarge(Exception):
@@ -140,22 +150,23 @@ class AwsApi:
         headers = header_map(scope["headers"])
         declared = headers.get("content-length")
         request_id = str(uuid.uuid4())
+        length = int(declared) if declared and declared.isascii() and declared.isdigit() else None
+        if length is not None and length > self._max_body:
+            await self._refuse_unread(send, None, self._too_large(), request_id)
+            return
+        # A key that is not ours is refused before the body is read (or, with `Expect:
+        # 100-continue`, asked for): a client without a key makes the server hold nothing.
+        model, identified = await self.identify(headers)
+        if isinstance(identified, ServiceError):
+            if length == 0 or (length is None and "transfer-encoding" not in headers):
+                await send_response(send, error_response(model, identified, request_id))
+            else:
+                await self._refuse_unread(send, model, identified, request_id)
+            return
         try:
-            body = await read_body(
-                receive,
-                self._max_body,
-                int(declared) if declared and declared.isascii() and declared.isdigit() else None,
-            )
+            body = await read_body(receive, self._max_body, length)
         except BodyTooLarge:
-            error = ServiceError(
-                "RequestEntityTooLargeException",
-                f"Request body exceeds {self._max_body} bytes.",
-                status=413,
-            )
-            response = error_response(None, error, request_id)
-            # The rest of the body is not worth reading: the connection ends with the answer.
-            response.headers.append((b"connection", b"close"))
-            await send_response(send, response)
+            await self._refuse_unread(send, None, self._too_large(), request_id)
             return
         except ClientGone:
             return  # a truncated request must not run
@@ -167,6 +178,7 @@ class AwsApi:
             headers,
             body,
             request_id,
+            identified,
         )
         await send_response(send, response)
 
@@ -178,19 +190,26 @@ class AwsApi:
         headers: dict[str, str],
         body: bytes,
         request_id: str,
+        identified: Identified | None = None,
     ) -> Response:
         model: ServiceModel | None = None
         try:
-            credential = sigv4.parse_authorization(headers.get("authorization"))
-            service = self._services.get(credential.service)
-            if service is None:
-                raise sigv4.invalid_signature(
-                    f"Credential should be scoped to correct service: "
-                    f"'{'/'.join(sorted(self._services))}'."
-                )
+            if identified is None:
+                model, found = await self.identify(headers)
+                if isinstance(found, ServiceError):
+                    raise found
+                identified = found
+            credential, service, principal = identified
             model = service.model
-            principal = await self._authenticate(
-                credential, method, raw_path, query_string, headers, body
+            sigv4.verify(
+                credential,
+                principal.secret_access_key,
+                method=method,
+                raw_path=raw_path,
+                query_string=query_string,
+                headers=headers,
+                payload_sha256=hashlib.sha256(body).hexdigest(),
+                amz_date=headers["x-amz-date"],
             )
             query: dict[str, list[str]] = {}
             for key, value in parse_qsl(query_string, keep_blank_values=True):
@@ -237,34 +256,48 @@ class AwsApi:
                 model, ServiceError(code, "An internal error occurred.", status=500), request_id
             )
 
-    async def _authenticate(
-        self,
-        credential: sigv4.Credential,
-        method: str,
-        raw_path: str,
-        query_string: str,
-        headers: dict[str, str],
-        body: bytes,
-    ) -> Principal:
-        signed_at = sigv4.parse_amz_date(headers)
-        principal = await self._keys.principal(credential.access_key_id)
-        # connectmail issues no temporary credentials, so a session token is none of its own:
-        # AWS refuses one it did not issue with this error, and so must a request here.
-        if principal is None or "x-amz-security-token" in headers:
-            raise ServiceError(
-                "UnrecognizedClientException",
-                "The security token included in the request is invalid.",
-                status=403,
-            )
-        sigv4.check_clock(credential, signed_at, self._clock())
-        sigv4.verify(
-            credential,
-            principal.secret_access_key,
-            method=method,
-            raw_path=raw_path,
-            query_string=query_string,
-            headers=headers,
-            payload_sha256=hashlib.sha256(body).hexdigest(),
-            amz_date=headers["x-amz-date"],
+    def _too_large(self) -> ServiceError:
+        return ServiceError(
+            "RequestEntityTooLargeException",
+            f"Request body exceeds {self._max_body} bytes.",
+            status=413,
         )
-        return principal
+
+    @staticmethod
+    async def _refuse_unread(
+        send: Send, model: ServiceModel | None, error: ServiceError, request_id: str
+    ) -> None:
+        """Answer without reading the rest of the body: the connection ends with the answer."""
+        response = error_response(model, error, request_id)
+        response.headers.append((b"connection", b"close"))
+        await send_response(send, response)
+
+    async def identify(
+        self, headers: dict[str, str]
+    ) -> tuple[ServiceModel | None, Identified | ServiceError]:
+        """The request's signer from its headers, or the error that refuses it (with the model
+        of its service, when known, for the error's shape)."""
+        model: ServiceModel | None = None
+        try:
+            credential = sigv4.parse_authorization(headers.get("authorization"))
+            service = self._services.get(credential.service)
+            if service is None:
+                raise sigv4.invalid_signature(
+                    f"Credential should be scoped to correct service: "
+                    f"'{'/'.join(sorted(self._services))}'."
+                )
+            model = service.model
+            signed_at = sigv4.parse_amz_date(headers)
+            principal = await self._keys.principal(credential.access_key_id)
+            # connectmail issues no temporary credentials, so a session token is none of its
+            # own: AWS refuses one it did not issue with this error, and so must a request here.
+            if principal is None or "x-amz-security-token" in headers:
+                raise ServiceError(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                    status=403,
+                )
+            sigv4.check_clock(credential, signed_at, self._clock())
+            return model, Identified(credential, service, principal)
+        except ServiceError as error:
+            return model, error

@@ -115,14 +115,23 @@ def test_declared_oversized_body_is_refused_unread(small_server: ServerProcess) 
     assert answer.headers["connection"] == "close"
 
 
+def chunked_head(server: ServerProcess, *, signed_by_a_key: bool) -> bytes:
+    """The head of a chunked PUT, signed by the server's root key or by no key."""
+    lines = [b"PUT /contact/create-contact HTTP/1.1", b"Transfer-Encoding: chunked"]
+    if signed_by_a_key:
+        headers = sign(server.endpoint, "PUT", "/contact/create-contact", server.credentials)
+        lines += [f"{name}: {value}".encode() for name, value in headers]
+    else:
+        lines.append(b"Host: x")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
 def test_chunked_oversized_body_is_refused_before_it_ends(small_server: ServerProcess) -> None:
     """No Content-Length: the server counts as it reads, and answers once past the limit."""
     chunk = b"x" * 8192
     most = 2000  # 16 MiB, which the server must never need
     with socket.create_connection(host_port(small_server.endpoint), timeout=30) as sock:
-        sock.sendall(
-            b"PUT /contact/create-contact HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
+        sock.sendall(chunked_head(small_server, signed_by_a_key=True))
         sent = 0
         for _ in range(most):
             readable, _, _ = select.select([sock], [], [], 0)
@@ -142,6 +151,37 @@ def test_chunked_oversized_body_is_refused_before_it_ends(small_server: ServerPr
             received += part
     assert sent < most * len(chunk)
     assert_aws_error(answer, 413, "RequestEntityTooLargeException")
+
+
+def test_a_request_without_a_key_is_refused_before_its_body(
+    small_server: ServerProcess,
+) -> None:
+    """A client without a key cannot make the server read (and hold) a body: the 403 comes
+    at once, and a client that waits for `100 Continue` is never asked for the body."""
+    with socket.create_connection(host_port(small_server.endpoint), timeout=10) as sock:
+        sock.sendall(chunked_head(small_server, signed_by_a_key=False))
+        received = b""
+        while not (answer := complete_answer(received)):
+            part = sock.recv(65536)
+            assert part, f"connection closed without a whole answer: {received!r}"
+            received += part
+    assert_aws_error(answer, 403, "MissingAuthenticationTokenException")
+    assert answer.headers["connection"] == "close"
+
+    with socket.create_connection(host_port(small_server.endpoint), timeout=10) as sock:
+        stranger = {"aws_access_key_id": "AKIANOSUCHKEY0000000", "aws_secret_access_key": "x"}
+        headers = sign(small_server.endpoint, "PUT", "/contact/create-contact", stranger)
+        lines = [b"PUT /contact/create-contact HTTP/1.1", b"Expect: 100-continue"]
+        lines += [f"{name}: {value}".encode() for name, value in headers]
+        lines.append(b"Content-Length: 60000")
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n")
+        received = b""
+        while not (answer := complete_answer(received)):
+            part = sock.recv(65536)
+            assert part, f"connection closed without a whole answer: {received!r}"
+            received += part
+    assert not received.startswith(b"HTTP/1.1 100")
+    assert_aws_error(answer, 403, "UnrecognizedClientException")
 
 
 def test_a_body_at_the_limit_is_read(small_server: ServerProcess) -> None:
