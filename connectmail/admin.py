@@ -11,11 +11,13 @@ import base64
 import binascii
 import hmac
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Connection, delete, literal, select
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -62,7 +64,11 @@ class AdminApi:
                 Route(f"{PREFIX}/mailbox", self.list_mailbox, methods=["GET"]),
                 Route(f"{PREFIX}/mailbox", self.clear_mailbox, methods=["DELETE"]),
             ],
-            exception_handlers={Refused: _refused, StoreUnavailable: _store_unavailable},
+            exception_handlers={
+                Refused: _refused,
+                StoreUnavailable: _store_unavailable,
+                HTTPException: _http_error,
+            },
         )
 
     async def _account(self, request: Request, action: str | None) -> str | None:
@@ -207,16 +213,53 @@ def _unauthorized() -> Refused:
     )
 
 
+# The error type of each status, in the `x-amzn-ErrorType` header as the API's errors have it.
+ERROR_TYPES = {
+    400: "BadRequestException",
+    401: "UnauthorizedException",
+    403: "AccessDeniedException",
+    404: "NotFoundException",
+    405: "MethodNotAllowedException",
+    503: "ServiceUnavailableException",
+}
+
+
+def _error(
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    fields: Mapping[str, str] | None = None,
+) -> Response:
+    """An error as the API answers one: a JSON `message`, its type and a request id."""
+    return JSONResponse(
+        {**(fields or {}), "message": message},
+        status,
+        headers={
+            "x-amzn-ErrorType": ERROR_TYPES.get(status, "InternalFailure"),
+            "x-amzn-RequestId": str(uuid.uuid4()),
+            **(headers or {}),
+        },
+    )
+
+
 def _unavailable(message: str) -> Response:
-    return JSONResponse({"status": "unavailable", "message": message}, 503)
+    return _error(503, message, fields={"status": "unavailable"})
 
 
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
-    return JSONResponse({"message": exc.message}, exc.status, headers=exc.headers)
+    return _error(exc.status, exc.message, exc.headers)
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
     # The store waited out its outage deadline: a 503 the client may retry, not a bare 500.
     assert isinstance(exc, StoreUnavailable)
-    return JSONResponse({"message": exc.message}, 503)
+    return _error(503, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (no such endpoint) and 405 (not that method), in the same shape."""
+    assert isinstance(exc, HTTPException)
+    return _error(
+        exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", exc.headers
+    )

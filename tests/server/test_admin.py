@@ -153,3 +153,26 @@ def test_health_answers_503_at_once_while_the_database_is_away(tmp_path: Path) -
         finally:
             server.stop()
             proxy.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "error_type"),
+    [
+        ("GET", "no-such-endpoint", 404, "NotFoundException"),
+        ("POST", "mailbox", 405, "MethodNotAllowedException"),
+        ("GET", "mailbox?limit=0", 400, "BadRequestException"),
+    ],
+)
+def test_errors_come_in_the_apis_shape(
+    shared_server: ServerProcess, method: str, path: str, status: int, error_type: str
+) -> None:
+    """Every error of connectmail's own endpoints, Starlette's 404 and 405 included, is JSON
+    with a message, an `x-amzn-ErrorType` and an `x-amzn-RequestId`, as the API's are."""
+    request = urllib.request.Request(f"{shared_server.endpoint}/_connectmail/{path}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=15)
+    error = raised.value
+    assert error.code == status
+    assert error.headers["x-amzn-ErrorType"] == error_type
+    assert error.headers["x-amzn-RequestId"]
+    assert json.loads(error.read())["message"]
