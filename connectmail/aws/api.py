@@ -111,6 +111,14 @@ async def read_body(receive: Receive, limit: int, declared: int | None) -> bytes
     return b"".join(chunks)
 
 
+def _internal_error(model: ServiceModel | None) -> ServiceError:
+    """An unexpected failure, in the error the service's model has for it."""
+    code = "InternalServiceException"
+    if model is not None and model.error(code) is None:
+        code = "InternalServerException"
+    return ServiceError(code, "An internal error occurred.", status=500)
+
+
 def header_map(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
@@ -249,12 +257,7 @@ class AwsApi:
             return error_response(model, error, request_id)
         except Exception:
             log.exception("unhandled error in request %s %s", method, raw_path)
-            code = "InternalServiceException"
-            if model is not None and model.error(code) is None:
-                code = "InternalServerException"
-            return error_response(
-                model, ServiceError(code, "An internal error occurred.", status=500), request_id
-            )
+            return error_response(model, _internal_error(model), request_id)
 
     def _too_large(self) -> ServiceError:
         return ServiceError(
@@ -301,3 +304,6 @@ class AwsApi:
             return model, Identified(credential, service, principal)
         except ServiceError as error:
             return model, error
+        except Exception:  # the key's lookup failed: answered as any unexpected failure is
+            log.exception("identifying a request failed")
+            return model, _internal_error(model)
