@@ -11,49 +11,35 @@ from typing import Any
 
 from connectmail.domain import arns
 
-# Members naming a child of an instance, most specific first: (member, ARN path segment).
+# Members naming a child of an instance, most specific first: (member, ARN path segment). An
+# attached file's operations act on its contact, which AssociatedResourceArn names.
 _CONNECT_CHILDREN = (
     ("ContactId", "contact"),
     ("EmailAddressId", "email-address"),
+    ("AssociatedResourceArn", "contact"),
 )
 _WISDOM_CHILDREN = (("messageTemplateId", "message-template"),)
-# The contact an attached file belongs to: the resource of the file's operations.
-_FILE_OWNER = "AssociatedResourceArn"
 # Contacts a request reads besides the one it acts on (a reply copies what it answers).
 _READ_CONTACTS = ("RelatedContactId", "PreviousContactId")
 
 
 def resource_arns(service: str, region: str, account_id: str, params: dict[str, Any]) -> list[str]:
-    """Every resource a key's policy must allow the request on: the one it acts on (the
-    attached file's contact, else as `resource_arn` says) and each other contact it names."""
-    acted_on = resource_arn(service, region, account_id, params)
-    instance = params.get("InstanceId")
-    if service == "qconnect" or not isinstance(instance, str):
-        return [acted_on]
-    base = arns.instance_arn(region, account_id, arns.resource_id(instance, "instance"))
-    owner = params.get(_FILE_OWNER)
-    if acted_on == base and isinstance(owner, str):
-        acted_on = arns.instance_child_arn(base, "contact", arns.resource_id(owner, "contact"))
-    read = [
-        arns.instance_child_arn(base, "contact", arns.resource_id(value, "contact"))
-        for value in (params.get(member) for member in _READ_CONTACTS)
-        if isinstance(value, str)
-    ]
-    return [acted_on, *read]
-
-
-def resource_arn(service: str, region: str, account_id: str, params: dict[str, Any]) -> str:
+    """Every resource a key's policy must allow the request on: the most specific one its
+    identifiers name, and each other contact it reads."""
     if service == "qconnect":
-        return _wisdom_arn(region, account_id, params)
+        return [_wisdom_arn(region, account_id, params)]
     instance = params.get("InstanceId")
     if not isinstance(instance, str):
-        return "*"
+        return ["*"]
     base = arns.instance_arn(region, account_id, arns.resource_id(instance, "instance"))
-    for member, kind in _CONNECT_CHILDREN:
-        value = params.get(member)
-        if isinstance(value, str):
-            return arns.instance_child_arn(base, kind, arns.resource_id(value, kind))
-    return base
+
+    def child(kind: str, value: str) -> str:
+        return arns.instance_child_arn(base, kind, arns.resource_id(value, kind))
+
+    named = [(kind, params.get(member)) for member, kind in _CONNECT_CHILDREN]
+    acted_on = next((child(k, v) for k, v in named if isinstance(v, str)), base)
+    read = [params.get(member) for member in _READ_CONTACTS]
+    return [acted_on, *(child("contact", v) for v in read if isinstance(v, str))]
 
 
 def _wisdom_arn(region: str, account_id: str, params: dict[str, Any]) -> str:
