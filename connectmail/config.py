@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     account_id: str | None = None
 
     max_request_bytes: int = 64 * 1024 * 1024
-    # How long a request's line and headers may take to arrive before the connection is closed.
+    # How long a request's line and headers may take to arrive, and how long its body may send
+    # nothing, before the connection is closed.
     request_head_seconds: Annotated[float, Field(gt=0)] = 30.0
     max_recipients: int = 50
     email_addresses_per_instance: int = 100

@@ -11,10 +11,13 @@ writes made in one turn of the event loop and sends them as one.
 
 uvicorn bounds neither a request's head nor the time it takes to arrive: a client could send
 megabytes of headers, all read before the signature is checked, or hold a connection open
-with half a request line. The protocol refuses a head over `MAX_HEAD_BYTES` (431, in AWS's
-shape) and closes a connection whose head has not arrived `head_seconds` after it began (the
-connection opened, or the request's first byte came); once a second a sweep of the server's
-connections looks, so a request pays no timer of its own.
+with half a request line or half a body. The protocol refuses a head over `MAX_HEAD_BYTES`
+(431, in AWS's shape) and closes a connection whose head has not arrived `head_seconds` after
+it began (the connection opened, or the request's first byte came), or whose body has sent
+nothing for as long (nginx's `client_body_timeout`: silence between reads, not the whole
+body's time, so a large body on a slow link is not cut); once a second a sweep of the
+server's connections looks, so a request pays no timer of its own. The request whose body
+stopped never runs: the application sees the client gone.
 """
 
 from __future__ import annotations
@@ -55,6 +58,10 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(GatheredWrites(transport))
+        # Bytes received, and what the last sweep saw of them and when: its measure of a body's
+        # silence.
+        self._received = 0
+        self._swept = (0, self.loop.time())
         self._head_bytes = 0
         self._head_too_large = False
         self._discarding = False
@@ -76,6 +83,7 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._discarding:
             return
+        self._received += len(data)
         super().data_received(data)
         # A head that a chunk does not complete: the head so far is at most the bytes of the
         # chunks it has spanned. A head that arrives whole in one chunk, as nearly every one
@@ -114,21 +122,37 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def _sweep(
-    loop: asyncio.AbstractEventLoop, connections: MutableSet[Any], head_seconds: float
-) -> None:
-    """Close the connections whose request head has taken longer than `head_seconds`; again
-    in a second."""
+def _sweep(loop: asyncio.AbstractEventLoop, connections: MutableSet[Any], seconds: float) -> None:
+    """Close the connections whose request head has taken longer than `seconds`, or whose
+    body has sent nothing for as long; again in a second."""
     now = loop.time()
     for connection in list(connections):
+        if connection.transport.is_closing():
+            continue
         since = getattr(connection, "_head_since", None)
-        if (
-            since is not None
-            and now - since > head_seconds
-            and not connection.transport.is_closing()
-        ):
+        if since is not None:
+            if now - since > seconds:
+                connection.transport.close()
+            continue
+        received, seen_at = connection._swept
+        if connection._received != received or not _awaiting_body(connection):
+            connection._swept = (connection._received, now)
+        elif now - seen_at > seconds:
             connection.transport.close()
-    loop.call_later(1.0, _sweep, loop, connections, head_seconds)
+    loop.call_later(1.0, _sweep, loop, connections, seconds)
+
+
+def _awaiting_body(connection: Any) -> bool:
+    """Whether the connection's request is waiting for body bytes only the client can send:
+    not when the server stopped reading (a full buffer) or has yet to say `100 Continue`."""
+    cycle = connection.cycle
+    return (
+        cycle is not None
+        and cycle.more_body
+        and not cycle.response_complete
+        and not cycle.waiting_for_100_continue
+        and not connection.flow.read_paused
+    )
 
 
 class GatheredWrites(asyncio.Transport):

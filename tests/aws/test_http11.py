@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
+import pytest
 
 from connectmail.aws.http11 import GatheredWrites
 from tests.support.server import ServerProcess
@@ -146,10 +148,19 @@ def test_a_head_over_the_limit_is_refused_in_aws_shape(shared_server: ServerProc
     assert "64 KiB" in orjson.loads(body)["message"]
 
 
-def test_a_head_that_does_not_arrive_is_cut_off(start_server: Any) -> None:
+@pytest.fixture(scope="module")
+def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server that waits a second for a request's head, or for its body to go on."""
+    directory = tmp_path_factory.mktemp("impatient")
+    server = ServerProcess(directory, [], {"CONNECTMAIL_REQUEST_HEAD_SECONDS": "1"}).start()
+    yield server
+    server.stop()
+
+
+def test_a_head_that_does_not_arrive_is_cut_off(impatient_server: ServerProcess) -> None:
     """A client that opens a connection and sends nothing, or half a request line, no longer
     holds it for ever; a kept-alive connection between requests is uvicorn's (5 s)."""
-    server: ServerProcess = start_server(env={"CONNECTMAIL_REQUEST_HEAD_SECONDS": "1"})
+    server = impatient_server
     address = host_port(server.endpoint)
     with (
         socket.create_connection(address, timeout=10) as silent,
@@ -161,3 +172,55 @@ def test_a_head_that_does_not_arrive_is_cut_off(start_server: Any) -> None:
         assert time.monotonic() - started < 5
     # A whole request in time is served as ever.
     assert server.client().list_instances()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def create_instance_request(server: ServerProcess, alias: str) -> tuple[bytes, bytes]:
+    """A signed CreateInstance's head and body, to be sent at the test's own pace."""
+    body = orjson.dumps(
+        {
+            "IdentityManagementType": "CONNECT_MANAGED",
+            "InstanceAlias": alias,
+            "InboundCallsEnabled": True,
+            "OutboundCallsEnabled": True,
+        }
+    )
+    headers = sign(server.endpoint, "PUT", "/instance", server.credentials, body=body)
+    head = b"PUT /instance HTTP/1.1\r\n" + b"".join(
+        f"{name}: {value}\r\n".encode() for name, value in headers
+    )
+    return head + f"Content-Length: {len(body)}\r\n\r\n".encode(), body
+
+
+def aliases(server: ServerProcess) -> set[str]:
+    listed = server.client().list_instances(MaxResults=10)["InstanceSummaryList"]
+    return {instance["InstanceAlias"] for instance in listed}
+
+
+def test_a_body_that_stops_is_cut_off(impatient_server: ServerProcess) -> None:
+    """A signed request whose body stopped halfway held its connection (and a task waiting
+    for the rest) for ever; now it is closed, and the half request never runs."""
+    server = impatient_server
+    head, body = create_instance_request(server, "stopped-body")
+    with socket.create_connection(host_port(server.endpoint), timeout=10) as sock:
+        sock.sendall(head + body[:20])
+        started = time.monotonic()
+        assert read_all(sock) == b""
+        assert time.monotonic() - started < 5
+    assert "stopped-body" not in aliases(server)
+
+
+def test_a_slow_body_that_keeps_coming_is_served(impatient_server: ServerProcess) -> None:
+    """The bound is on silence, not on the whole body's time: 3 s of a body sent in pieces
+    half a second apart, against a limit of 1 s, is a request like any other."""
+    server = impatient_server
+    head, body = create_instance_request(server, "slow-body")
+    pieces = [body[i : i + len(body) // 6 + 1] for i in range(0, len(body), len(body) // 6 + 1)]
+    assert len(pieces) >= 6
+    with socket.create_connection(host_port(server.endpoint), timeout=10) as sock:
+        sock.sendall(head)
+        for piece in pieces:
+            time.sleep(0.5)
+            sock.sendall(piece)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert "slow-body" in aliases(server)
