@@ -81,6 +81,7 @@ class Identified(NamedTuple):
     credential: sigv4.Credential
     service: Service
     principal: Principal
+    presigned: sigv4.Presigned | None = None
 
 
 class BodyTooLarge(Exception):
@@ -164,7 +165,8 @@ class AwsApi:
             return
         # A key that is not ours is refused before the body is read (or, with `Expect:
         # 100-continue`, asked for): a client without a key makes the server hold nothing.
-        model, identified = await self.identify(headers)
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        model, identified = await self.identify(headers, query_string)
         if isinstance(identified, ServiceError):
             if length == 0 or (length is None and "transfer-encoding" not in headers):
                 await send_response(send, error_response(model, identified, request_id))
@@ -182,7 +184,7 @@ class AwsApi:
         response = await self.handle(
             scope["method"],
             raw_path.decode("latin-1").split("?", 1)[0],
-            scope.get("query_string", b"").decode("latin-1"),
+            query_string,
             headers,
             body,
             request_id,
@@ -203,25 +205,28 @@ class AwsApi:
         model: ServiceModel | None = None
         try:
             if identified is None:
-                model, found = await self.identify(headers)
+                model, found = await self.identify(headers, query_string)
                 if isinstance(found, ServiceError):
                     raise found
                 identified = found
-            credential, service, principal = identified
+            credential, service, principal, presigned = identified
             model = service.model
             sigv4.verify(
                 credential,
                 principal.secret_access_key,
                 method=method,
                 raw_path=raw_path,
-                query_string=query_string,
+                query_string=query_string if presigned is None else presigned.signed_query,
                 headers=headers,
                 payload_sha256=hashlib.sha256(body).hexdigest(),
-                amz_date=headers["x-amz-date"],
+                amz_date=headers["x-amz-date"] if presigned is None else presigned.amz_date,
             )
             query: dict[str, list[str]] = {}
             for key, value in parse_qsl(query_string, keep_blank_values=True):
                 query.setdefault(key, []).append(value)
+            if presigned is not None:  # the signature's parameters are not the operation's
+                for key in sigv4.QUERY_AUTH_PARAMETERS:
+                    query.pop(key, None)
             match = self._router.match(method, raw_path, query, credential.service)
             if match is None:
                 raise ServiceError(
@@ -276,13 +281,20 @@ class AwsApi:
         await send_response(send, response)
 
     async def identify(
-        self, headers: dict[str, str]
+        self, headers: dict[str, str], query_string: str = ""
     ) -> tuple[ServiceModel | None, Identified | ServiceError]:
-        """The request's signer from its headers, or the error that refuses it (with the model
-        of its service, when known, for the error's shape)."""
+        """The request's signer from its headers (or, for a presigned URL, its query string),
+        or the error that refuses it (with the model of its service, when known, for the
+        error's shape)."""
         model: ServiceModel | None = None
         try:
-            credential = sigv4.parse_authorization(headers.get("authorization"))
+            authorization = headers.get("authorization")
+            presigned = None
+            if authorization is None and sigv4.is_presigned(query_string):
+                presigned = sigv4.parse_presigned(query_string)
+                credential = presigned.credential
+            else:
+                credential = sigv4.parse_authorization(authorization)
             service = self._services.get(credential.service)
             if service is None:
                 raise sigv4.invalid_signature(
@@ -290,18 +302,25 @@ class AwsApi:
                     f"'{'/'.join(sorted(self._services))}'."
                 )
             model = service.model
-            signed_at = sigv4.parse_amz_date(headers)
+            signed_at = sigv4.parse_amz_date(headers) if presigned is None else presigned.signed_at
             principal = await self._keys.principal(credential.access_key_id)
             # connectmail issues no temporary credentials, so a session token is none of its
             # own: AWS refuses one it did not issue with this error, and so must a request here.
-            if principal is None or "x-amz-security-token" in headers:
+            if (
+                principal is None
+                or "x-amz-security-token" in headers
+                or (presigned is not None and presigned.has_session_token)
+            ):
                 raise ServiceError(
                     "UnrecognizedClientException",
                     "The security token included in the request is invalid.",
                     status=403,
                 )
-            sigv4.check_clock(credential, signed_at, self._clock())
-            return model, Identified(credential, service, principal)
+            if presigned is None:
+                sigv4.check_clock(credential, signed_at, self._clock())
+            else:
+                sigv4.check_presigned_clock(presigned, self._clock())
+            return model, Identified(credential, service, principal, presigned)
         except ServiceError as error:
             return model, error
         except Exception:  # the key's lookup failed: answered as any unexpected failure is

@@ -1,4 +1,5 @@
-"""Server-side AWS Signature Version 4: parse the Authorization header and check the signature.
+"""Server-side AWS Signature Version 4: parse the Authorization header (or a presigned URL's
+X-Amz-* query parameters) and check the signature.
 
 The canonical request is rebuilt exactly as botocore and the JavaScript SDK build it (double
 URI-encoded path, sorted query, signed headers, SHA-256 of the payload), so any conforming
@@ -13,7 +14,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from urllib.parse import quote, unquote_to_bytes
+from typing import NamedTuple
+from urllib.parse import parse_qsl, quote, unquote, unquote_to_bytes
 
 from connectmail.errors import ServiceError
 
@@ -30,6 +32,17 @@ _AUTH_RE = re.compile(
 _REGION_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\Z")
 MAX_REGION_LENGTH = 32
 _STAMP = "%Y%m%dT%H%M%SZ"
+# A presigned URL lives at most 7 days, as in every AWS service that takes them.
+MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
+PRESIGNED_PARAMETERS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Date",
+)
+# Every parameter of a presigned URL's signature: none of them is the operation's.
+QUERY_AUTH_PARAMETERS = (*PRESIGNED_PARAMETERS, "X-Amz-Expires", "X-Amz-Security-Token")
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,11 @@ def parse_authorization(value: str | None) -> Credential:
             "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' "
             f"parameters. Authorization={value[:200]}"
         )
-    parts = match["credential"].split("/")
+    return _credential(match["credential"], match["signed_headers"], match["signature"])
+
+
+def _credential(scope: str, signed_headers: str, signature: str) -> Credential:
+    parts = scope.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
         raise incomplete_signature(
             "Credential should be of the form AKID/DATE/REGION/SERVICE/aws4_request."
@@ -78,17 +95,95 @@ def parse_authorization(value: str | None) -> Credential:
     if len(parts[2]) > MAX_REGION_LENGTH or not _REGION_RE.match(parts[2]):
         # Any region works, but it goes into ARNs, so it must look like one.
         raise invalid_signature("Credential should be scoped to a valid region.")
-    signed_headers = tuple(match["signed_headers"].split(";"))
-    if "host" not in signed_headers:
+    names = tuple(signed_headers.split(";"))
+    if "host" not in names:
         raise invalid_signature("'Host' must be a signed header.")
     return Credential(
         access_key_id=parts[0],
         date=parts[1],
         region=parts[2],
         service=parts[3],
-        signed_headers=signed_headers,
-        signature=match["signature"],
+        signed_headers=names,
+        signature=signature,
     )
+
+
+class Presigned(NamedTuple):
+    """A request signed in its query string (a presigned URL) rather than its headers."""
+
+    credential: Credential
+    amz_date: str
+    signed_at: datetime
+    expires: int | None
+    # The query the signature covers: all of it but X-Amz-Signature.
+    signed_query: str
+    has_session_token: bool
+
+
+def is_presigned(query_string: str) -> bool:
+    return "X-Amz-Algorithm=" in query_string
+
+
+def parse_presigned(query_string: str) -> Presigned:
+    """Read a presigned URL's X-Amz-* parameters; raise the 403 AWS gives for each fault."""
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query_string, keep_blank_values=True):
+        if key.startswith("X-Amz-"):
+            params.setdefault(key, value)
+    missing = [name for name in PRESIGNED_PARAMETERS if not params.get(name)]
+    if missing:
+        names = ", ".join(f"'{name}'" for name in PRESIGNED_PARAMETERS)
+        raise incomplete_signature(
+            f"AWS query-string parameters must include {names}. "
+            "Re-examine the query-string parameters."
+        )
+    if params["X-Amz-Algorithm"] != ALGORITHM:
+        raise incomplete_signature("X-Amz-Algorithm only supports 'AWS4-HMAC-SHA256'.")
+    signature = params["X-Amz-Signature"]
+    if len(signature) != 64 or any(c not in "0123456789abcdef" for c in signature):
+        raise incomplete_signature("X-Amz-Signature must be 64 lowercase hexadecimal digits.")
+    expires: int | None = None
+    if "X-Amz-Expires" in params:
+        raw = params["X-Amz-Expires"]
+        if not (raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_PRESIGNED_EXPIRES):
+            raise incomplete_signature(
+                f"X-Amz-Expires must be a whole number of seconds from 1 to "
+                f"{MAX_PRESIGNED_EXPIRES}. Got '{raw[:40]}'."
+            )
+        expires = int(raw)
+    amz_date = params["X-Amz-Date"]
+    signed_query = "&".join(
+        pair
+        for pair in query_string.split("&")
+        if unquote(pair.partition("=")[0]) != "X-Amz-Signature"
+    )
+    return Presigned(
+        _credential(params["X-Amz-Credential"], params["X-Amz-SignedHeaders"], signature),
+        amz_date,
+        parse_amz_date({"x-amz-date": amz_date}),
+        expires,
+        signed_query,
+        "X-Amz-Security-Token" in params,
+    )
+
+
+def check_presigned_clock(presigned: Presigned, now: datetime) -> None:
+    """A presigned URL is good from its date (give or take the skew) until it expires."""
+    if presigned.expires is None:
+        check_clock(presigned.credential, presigned.signed_at, now)
+        return
+    check_scope_date(presigned.credential, presigned.signed_at)
+    expiry = presigned.signed_at + timedelta(seconds=presigned.expires)
+    if now > expiry:
+        raise invalid_signature(
+            f"Signature expired: {expiry:{_STAMP}} is now earlier than {now:{_STAMP}} "
+            f"(X-Amz-Date {presigned.amz_date} + X-Amz-Expires {presigned.expires} s)."
+        )
+    if presigned.signed_at > now + MAX_CLOCK_SKEW:
+        raise invalid_signature(
+            f"Signature not yet current: {presigned.signed_at:{_STAMP}} is still later than "
+            f"{now + MAX_CLOCK_SKEW:{_STAMP}} ({now:{_STAMP}} + 15 min.)"
+        )
 
 
 def parse_amz_date(headers: dict[str, str]) -> datetime:
@@ -123,10 +218,14 @@ def parse_amz_date(headers: dict[str, str]) -> datetime:
         ) from None
 
 
-def check_clock(credential: Credential, signed_at: datetime, now: datetime) -> None:
+def check_scope_date(credential: Credential, signed_at: datetime) -> None:
     day = f"{signed_at.year:04d}{signed_at.month:02d}{signed_at.day:02d}"  # cheaper than strftime
     if credential.date != day:
         raise invalid_signature(f"Credential should be scoped to a valid date: '{day}'.")
+
+
+def check_clock(credential: Credential, signed_at: datetime, now: datetime) -> None:
+    check_scope_date(credential, signed_at)
     if signed_at < now - MAX_CLOCK_SKEW:
         raise invalid_signature(
             f"Signature expired: {signed_at:{_STAMP}} is now earlier than "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
+import botocore.auth
 import pytest
 
 from connectmail.aws import ServiceModel, load_service_model
@@ -71,3 +73,14 @@ def quiet_server(
         server = ServerProcess(directory, ["--database-url", url, "--no-deliver"]).start()
         yield QuietServer(server, url)
         server.stop()
+
+
+@pytest.fixture
+def client_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[timedelta], None]]:
+    """Move the clock botocore signs with (in this process only; the server keeps its own)."""
+    real = botocore.auth.get_current_datetime
+
+    def shift(by: timedelta) -> None:
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: real() + by)
+
+    yield shift

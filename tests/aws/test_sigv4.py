@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-import botocore.auth
 import pytest
 from botocore import UNSIGNED
 from botocore.auth import SigV4Auth
@@ -127,17 +126,6 @@ def test_no_authorization(server: ServerProcess) -> None:
     client = server.client(config=Config(signature_version=UNSIGNED))
     error = raises(client.list_instances)
     assert_403(error, "MissingAuthenticationTokenException")
-
-
-@pytest.fixture
-def client_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[timedelta], None]]:
-    """Move the clock botocore signs with (in this process only; the server keeps its own)."""
-    real = botocore.auth.get_current_datetime
-
-    def shift(by: timedelta) -> None:
-        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: real() + by)
-
-    yield shift
 
 
 def test_signed_twenty_minutes_ago(server: ServerProcess, client_clock: Any) -> None:
