@@ -55,6 +55,8 @@ class RequestContext:
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # The Host the client called, for URLs that point back at this server (presigned URLs).
     host: str = ""
+    # The error for a client token reused with another request, as the operation models it.
+    idempotency_conflict: str = "IdempotencyException"
 
     @property
     def account_id(self) -> str:
@@ -251,6 +253,7 @@ class AwsApi:
                 request_id=request_id,
                 principal=principal,
                 host=headers.get("host", ""),
+                idempotency_conflict=operation.idempotency_conflict,
             )
             for guard in self._guards:
                 await guard(context, params)

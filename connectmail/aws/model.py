@@ -19,6 +19,13 @@ VALIDATION_ERROR_PREFERENCE = (
     "InvalidParameterException",
     "BadRequestException",
 )
+# A client token reused with another request: the first of these the operation lists, else its
+# validation error (CreateInstance, DeleteInstance list none of them).
+IDEMPOTENCY_CONFLICT_PREFERENCE = (
+    "IdempotencyException",
+    "ConflictException",
+    "ResourceConflictException",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Operation:
     success_status: int
     validation_error: str
     idempotency_member: str | None
+    idempotency_conflict: str
 
 
 @dataclass
@@ -101,6 +109,9 @@ def build_service_model(service_name: str, raw: dict[str, Any]) -> ServiceModel:
                 if member.get("idempotencyToken") or member_name in ("ClientToken", "clientToken"):
                     idempotency_member = member_name
                     break
+        validation_error = next(
+            (e for e in VALIDATION_ERROR_PREFERENCE if e in errors), "ValidationException"
+        )
         model.operations[name] = Operation(
             name=name,
             method=op["http"]["method"],
@@ -109,9 +120,10 @@ def build_service_model(service_name: str, raw: dict[str, Any]) -> ServiceModel:
             output_shape=op.get("output", {}).get("shape"),
             errors=errors,
             success_status=int(op["http"].get("responseCode", 200)),
-            validation_error=next(
-                (e for e in VALIDATION_ERROR_PREFERENCE if e in errors), "ValidationException"
-            ),
+            validation_error=validation_error,
             idempotency_member=idempotency_member,
+            idempotency_conflict=next(
+                (e for e in IDEMPOTENCY_CONFLICT_PREFERENCE if e in errors), validation_error
+            ),
         )
     return model

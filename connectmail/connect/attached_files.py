@@ -27,7 +27,15 @@ class AttachedFileHandlers(Handlers):
         expiry = params.get("UrlExpiryInSeconds") or attached_files.DEFAULT_URL_EXPIRY_SECONDS
 
         def start(c: Connection, now: float) -> dict[str, Any]:
-            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            # StartAttachedFileUpload models no ResourceNotFoundException: an unknown instance
+            # is a bad request, as an unknown contact is.
+            instance = instances.require(
+                c,
+                ctx.account_id,
+                ctx.region,
+                params["InstanceId"],
+                missing="InvalidRequestException",
+            )
             row = attached_files.start_upload(c, instance, params, now)
             expires_at = int(now + expiry)
             grant = FileGrant(ctx.account_id, row.id, PUT, expires_at)

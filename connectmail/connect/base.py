@@ -35,9 +35,10 @@ def client_token(
     ctx: RequestContext,
     params: dict[str, Any],
     token_member: str = "ClientToken",
-    conflict_code: str = "IdempotencyException",
+    conflict_code: str | None = None,
 ) -> ClientToken | None:
-    """The request's client token, scoped to its account and operation, if it has one."""
+    """The request's client token, scoped to its account and operation, if it has one; reused
+    with another request, it is `conflict_code`, by default the error the operation models."""
     if not params.get(token_member):
         return None
     return ClientToken(
@@ -45,7 +46,7 @@ def client_token(
         operation=f"{ctx.service}:{ctx.operation}",
         token=params[token_member],
         request_hash=request_fingerprint(params, token_member),
-        conflict_code=conflict_code,
+        conflict_code=conflict_code or ctx.idempotency_conflict,
     )
 
 
@@ -62,7 +63,7 @@ class Handlers:
         write: Write,
         *,
         token_member: str = "ClientToken",
-        conflict_code: str = "IdempotencyException",
+        conflict_code: str | None = None,
     ) -> dict[str, Any]:
         """Run `write` in one transaction, at most once per client token."""
         now = time.time()

@@ -71,17 +71,21 @@ def allowed_type(name: str) -> str | None:
 
 
 def unsupported_type(name: str) -> ServiceError:
+    # A name without an extension (or only one) is a bad name; an extension not allowed, a bad type.
+    stem, dot, _ = name.rpartition(".")
+    reason = "INVALID_FILE_TYPE" if dot and stem.strip() else "INVALID_FILE_NAME"
     return invalid_request(
         f"The file type of {name[:256]!r} is not supported for attachments; use one of "
         + ", ".join(f".{e}" for e in sorted(ALLOWED_TYPES))
-        + "."
+        + ".",
+        Reason={"AttachedFileInvalidRequestExceptionReason": reason},
     )
 
 
 def too_large(name: str, size: int) -> ServiceError:
-    return ServiceError(
-        "ServiceQuotaExceededException",
+    return invalid_request(
         f"{name[:256]!r} is {size} bytes; an attachment can be at most {MAX_FILE_BYTES} bytes.",
+        Reason={"AttachedFileInvalidRequestExceptionReason": "INVALID_FILE_SIZE"},
     )
 
 
@@ -89,6 +93,7 @@ def too_many(count: int) -> ServiceError:
     return ServiceError(
         "ServiceQuotaExceededException",
         f"An email can have at most {MAX_ATTACHMENTS} attachments; this one would have {count}.",
+        Reason={"AttachedFileServiceQuotaExceededExceptionReason": "TOTAL_FILE_COUNT_EXCEEDED"},
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import delete as delete_rows
 
 from connectmail.domain import arns
 from connectmail.domain.pagination import Page, page_after
-from connectmail.errors import invalid_request, not_found
+from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.store.tables import Record, email_addresses, instances
 
@@ -66,8 +66,16 @@ def create(
     return {"Id": instance_id, "Arn": arn}
 
 
-def require(connection: Connection, account_id: str, region: str, identifier: str) -> Record:
-    """The live instance named by ID or ARN in this account and region, or ResourceNotFound."""
+def require(
+    connection: Connection,
+    account_id: str,
+    region: str,
+    identifier: str,
+    *,
+    missing: str = "ResourceNotFoundException",
+) -> Record:
+    """The live instance named by ID or ARN in this account and region, or the `missing` error
+    (ResourceNotFound, unless the operation models none)."""
     instance_id = arns.resource_id(identifier, "instance")
     row = connection.execute(
         select(instances).where(
@@ -78,7 +86,7 @@ def require(connection: Connection, account_id: str, region: str, identifier: st
         )
     ).first()
     if row is None or not arns.names(identifier, row.arn):
-        raise not_found("Instance", identifier)
+        raise ServiceError(missing, f"Instance not found: {identifier}")
     return row
 
 

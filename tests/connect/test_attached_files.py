@@ -106,22 +106,25 @@ def test_signed_urls_cannot_be_bent(outpost: Outpost) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "size", "expected"),
+    ("name", "size", "expected", "reason"),
     [
-        ("setup.exe", 10, "InvalidRequestException"),
-        ("page.html", 10, "InvalidRequestException"),
-        ("archive.zip", 10, "InvalidRequestException"),
-        ("noextension", 10, "InvalidRequestException"),
-        ("huge.pdf", MAX_FILE_BYTES + 1, "ServiceQuotaExceededException"),
+        ("setup.exe", 10, "InvalidRequestException", "INVALID_FILE_TYPE"),
+        ("page.html", 10, "InvalidRequestException", "INVALID_FILE_TYPE"),
+        ("archive.zip", 10, "InvalidRequestException", "INVALID_FILE_TYPE"),
+        ("noextension", 10, "InvalidRequestException", "INVALID_FILE_NAME"),
+        (".pdf", 10, "InvalidRequestException", "INVALID_FILE_NAME"),
+        ("huge.pdf", MAX_FILE_BYTES + 1, "InvalidRequestException", "INVALID_FILE_SIZE"),
     ],
 )
 def test_types_and_sizes_amazon_connect_refuses(
-    outpost: Outpost, name: str, size: int, expected: str
+    outpost: Outpost, name: str, size: int, expected: str, reason: str
 ) -> None:
+    """With the model's Reason, which SDKs expose (boto3's response["Reason"])."""
     _, arn = draft(outpost)
     with pytest.raises(ClientError) as raised:
         start(outpost, arn, name, size)
     assert code(raised) == expected
+    assert raised.value.response["Reason"] == {"AttachedFileInvalidRequestExceptionReason": reason}
 
 
 def test_at_most_ten_attachments_per_email(outpost: Outpost) -> None:
@@ -131,6 +134,35 @@ def test_at_most_ten_attachments_per_email(outpost: Outpost) -> None:
     with pytest.raises(ClientError) as raised:
         start(outpost, arn, "page-10.png", 100)
     assert code(raised) == "ServiceQuotaExceededException"
+    assert raised.value.response["Reason"] == {
+        "AttachedFileServiceQuotaExceededExceptionReason": "TOTAL_FILE_COUNT_EXCEEDED"
+    }
+
+
+def test_a_reused_client_token_is_the_conflict_the_operation_models(outpost: Outpost) -> None:
+    _, arn = draft(outpost)
+    first = start(outpost, arn, "a.pdf", ClientToken="reused-upload-token")
+    again = start(outpost, arn, "a.pdf", ClientToken="reused-upload-token")
+    assert again["FileId"] == first["FileId"]
+    with pytest.raises(ClientError) as raised:
+        start(outpost, arn, "b.pdf", ClientToken="reused-upload-token")
+    assert code(raised) == "ResourceConflictException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+
+
+def test_an_unknown_instance_is_a_bad_request(outpost: Outpost) -> None:
+    """StartAttachedFileUpload models no ResourceNotFoundException (an unknown contact is an
+    InvalidRequestException too)."""
+    _, arn = draft(outpost)
+    with pytest.raises(ClientError) as raised:
+        outpost.client.start_attached_file_upload(
+            InstanceId="00000000-0000-4000-8000-000000000000",
+            FileName="a.pdf",
+            FileSizeInBytes=5,
+            FileUseCaseType="ATTACHMENT",
+            AssociatedResourceArn=arn,
+        )
+    assert code(raised) == "InvalidRequestException"
 
 
 def test_files_attach_only_to_unsent_outgoing_email(

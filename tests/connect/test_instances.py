@@ -145,4 +145,18 @@ def test_client_token_makes_create_idempotent(shared_server: ServerProcess) -> N
     assert again["Id"] == first["Id"]
     with pytest.raises(ClientError) as exc:
         create(client, InstanceAlias=alias + "x", ClientToken="instance-token-1")
-    assert code(exc) == "IdempotencyException"
+    # CreateInstance models no IdempotencyException (nor any conflict): its error for a bad
+    # request is the one its SDKs know.
+    assert code(exc) == "InvalidRequestException"
+    assert "client token" in exc.value.response["Error"]["Message"]
+
+
+def test_client_token_reused_to_delete_another_instance(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    first = create(client, InstanceAlias=f"del-{uuid.uuid4().hex[:8]}")
+    second = create(client, InstanceAlias=f"del-{uuid.uuid4().hex[:8]}")
+    client.delete_instance(InstanceId=first["Id"], ClientToken="delete-token-1")
+    with pytest.raises(ClientError) as exc:
+        client.delete_instance(InstanceId=second["Id"], ClientToken="delete-token-1")
+    assert code(exc) == "InvalidRequestException"
+    assert client.describe_instance(InstanceId=second["Id"])["Instance"]["Id"] == second["Id"]
