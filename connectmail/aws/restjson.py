@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -336,8 +336,12 @@ def _decode_json(body: bytes, operation: Operation) -> Any:
 
 
 def _timestamp(value: Any, iso: bool) -> Any:
+    """Epoch seconds, or for an `iso8601` member RFC 3339 in UTC with milliseconds and a `Z`,
+    as AWS writes it (Smithy's date-time takes no offset: strict parsers refuse `+00:00`)."""
     if isinstance(value, datetime):
-        return value.isoformat() if iso else value.timestamp()
+        if not iso:
+            return value.timestamp()
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return value
 
 

@@ -351,7 +351,8 @@ def test_none_members_are_left_out(models: dict[str, ServiceModel]) -> None:
 
 
 def test_iso8601_timestamps_where_the_shape_says(models: dict[str, ServiceModel]) -> None:
-    uploaded = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    """RFC 3339 in UTC with a Z, as AWS writes it: Smithy's date-time allows no offset."""
+    uploaded = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
     output = {
         "attachment": {
             "attachmentId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
@@ -364,8 +365,9 @@ def test_iso8601_timestamps_where_the_shape_says(models: dict[str, ServiceModel]
     }
     op = models["qconnect"].operations["CreateMessageTemplateAttachment"]
     response = RestJsonProtocol(models["qconnect"]).serialize(op, output)
-    assert orjson.loads(response.body)["attachment"]["uploadedTime"] == "2025-01-02T03:04:05+00:00"
-    assert parse_response("qconnect", "CreateMessageTemplateAttachment", response) == output
+    assert orjson.loads(response.body)["attachment"]["uploadedTime"] == "2025-01-02T03:04:05.678Z"
+    parsed = parse_response("qconnect", "CreateMessageTemplateAttachment", response)
+    assert parsed["attachment"]["uploadedTime"] == uploaded.replace(microsecond=678000)
 
 
 def test_location_names_in_the_output(models: dict[str, ServiceModel]) -> None:
