@@ -84,19 +84,28 @@ class AwsHttpToolsProtocol(HttpToolsProtocol):
         if self._discarding:
             return
         self._received += len(data)
+        # Only a chunk that, with the head so far, could hold more than the limit is looked
+        # into: nearly every request's head and body arrive in one chunk far below it.
+        if len(data) + self._head_bytes > MAX_HEAD_BYTES and self._head_overflows(data):
+            self._head_too_large = True
+            self.send_400_response("request head too large")
+            return
         super().data_received(data)
-        # A head that a chunk does not complete: the head so far is at most the bytes of the
-        # chunks it has spanned. A head that arrives whole in one chunk, as nearly every one
-        # does, costs nothing more.
-        if (
-            self._head_since is not None
-            and not self._head_too_large
-            and not self.transport.is_closing()
-        ):
+        # A head that this chunk did not complete: the head so far is at most the bytes of the
+        # chunks it has spanned.
+        if self._head_since is not None and not self.transport.is_closing():
             self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self._head_too_large = True
-                self.send_400_response("request head too large")
+
+    def _head_overflows(self, data: bytes) -> bool:
+        """Whether `data` goes on with a request head past MAX_HEAD_BYTES: the head is under
+        way (or the next one is due) and its blank line does not come within the limit."""
+        cycle = self.cycle
+        if self._head_since is None and cycle is not None and cycle.more_body:
+            return False  # a body's bytes
+        if self._head_bytes and data[:1] in (b"\r", b"\n"):
+            return False  # the chunk before ended a line: this may be the blank one
+        budget = MAX_HEAD_BYTES - self._head_bytes
+        return data.find(b"\n\r\n", 0, budget + 3) < 0 and data.find(b"\n\n", 0, budget + 2) < 0
 
     def send_400_response(self, msg: str) -> None:
         error = HEAD_TOO_LARGE if self._head_too_large else MALFORMED_HTTP

@@ -157,6 +157,34 @@ def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     server.stop()
 
 
+def test_a_head_over_the_limit_in_one_write_is_refused(shared_server: ServerProcess) -> None:
+    """A head over 64 KiB that arrived whole in one read was served (only heads spanning
+    several reads were counted)."""
+    filler = b"X-Filler: " + b"a" * 70_000 + b"\r\n"
+    with socket.create_connection(host_port(shared_server.endpoint), timeout=10) as sock:
+        sock.sendall(b"GET /instance HTTP/1.1\r\nHost: x\r\n" + filler + b"\r\n")
+        answer = read_all(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+def test_a_head_under_the_limit_with_a_large_body_in_one_write(
+    shared_server: ServerProcess,
+) -> None:
+    """Head and body together far over 64 KiB in one write: only the head counts."""
+    body = orjson.dumps({"MaxResults": 5, "Padding": "p" * 200_000})
+    headers = sign(shared_server.endpoint, "PUT", "/instance", shared_server.credentials, body=body)
+    filler = "a" * 60_000
+    head = b"PUT /instance HTTP/1.1\r\n" + b"".join(
+        f"{name}: {value}\r\n".encode() for name, value in [*headers, ("X-Filler", filler)]
+    )
+    with socket.create_connection(host_port(shared_server.endpoint), timeout=10) as sock:
+        sock.sendall(head + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        answer = sock.recv(65536)
+    # The request reached the API: refused for what it says, not for its size.
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    assert b"InvalidRequestException" in answer
+
+
 def test_a_head_that_does_not_arrive_is_cut_off(impatient_server: ServerProcess) -> None:
     """A client that opens a connection and sends nothing, or half a request line, no longer
     holds it for ever; a kept-alive connection between requests is uvicorn's (5 s)."""
