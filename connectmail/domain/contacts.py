@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from connectmail.domain import arns
+from connectmail.domain import arns, instances
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.store.prepared import for_rows
@@ -131,6 +131,7 @@ def check_active_quota(connection: Connection, instance: Record, now: float, quo
     Received (INBOUND) contacts wait for agents and do not count: mail keeps arriving whether
     or not agents keep up, and it must not stop them from replying.
     """
+    instances.hold(connection, instance)
     active = connection.execute(
         select(func.count())
         .select_from(contacts)
@@ -276,11 +277,16 @@ def stop(connection: Connection, instance: Record, params: dict[str, Any], now: 
     if not is_active(row, now):
         raise ServiceError("ContactNotFoundException", f"Contact {row.id} is not active.")
     reason = (params.get("DisconnectReason") or {}).get("Code")
-    connection.execute(
+    stopped = connection.execute(
         update(contacts)
         .where((contacts.c.id == row.id) & (contacts.c.state == CREATED))
         .values(state=ENDED, disconnected_at=now, updated_at=now, disconnect_reason=reason)
     )
+    # A send or a stop that committed after the row was read has ended it: this stop stops
+    # nothing, and says so (PostgreSQL's UPDATE waits for that transaction and then finds the
+    # row no longer CREATED).
+    if stopped.rowcount != 1:
+        raise ServiceError("ContactNotFoundException", f"Contact {row.id} is not active.")
 
 
 def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:

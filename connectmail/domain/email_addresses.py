@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select
 
-from connectmail.domain import arns
+from connectmail.domain import arns, instances
 from connectmail.domain.pagination import decode_token, encode_token
 from connectmail.errors import ServiceError, not_found
 from connectmail.jsontext import dumps, loads
@@ -22,6 +22,7 @@ def create(
     connection: Connection, instance: Record, params: dict[str, Any], now: float, quota: int
 ) -> dict[str, Any]:
     address = checked_address(params["EmailAddress"], "EmailAddress")
+    instances.hold(connection, instance)
     count = connection.execute(
         select(func.count())
         .select_from(email_addresses)

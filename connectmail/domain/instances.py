@@ -90,6 +90,19 @@ def require(
     return row
 
 
+def hold(connection: Connection, instance: Record) -> None:
+    """Take the instance's row until the transaction ends (FOR NO KEY UPDATE on PostgreSQL;
+    SQLite's write transaction already keeps every other writer out), so that a count of its
+    contacts or addresses stays true until what it decides commits: two requests cannot both
+    count 999 and both insert the thousandth. Inserting rows that refer to the instance is
+    not held up by it."""
+    connection.execute(
+        select(instances.c.id)
+        .where(instances.c.id == instance.id)
+        .with_for_update(key_share=True)
+    )
+
+
 def describe(row: Record) -> dict[str, Any]:
     summary = _summary(row)
     summary["Tags"] = loads(row.tags) or None
