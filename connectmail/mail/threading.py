@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # "Re:", "RE:", "Re[2]:", "AW:", "SV:", "Antw:" and friends, possibly repeated.
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs|ref)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|sv|antw|vs)(\[\d+\])?\s*:\s*)+", re.IGNORECASE)
 
 
 def reply_subject(subject: str) -> str:

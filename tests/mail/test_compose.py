@@ -104,6 +104,8 @@ def test_extra_headers_are_encoded_not_parsed() -> None:
         ("Re[2]: Order 42", "Re: Order 42"),
         ("AW: Bestellung", "Re: Bestellung"),
         ("Regarding your order", "Re: Regarding your order"),
+        # "Ref:" is a reference, not a reply prefix: the agent wrote it.
+        ("Ref: Order 42", "Re: Ref: Order 42"),
     ],
 )
 def test_reply_subject_adds_one_re(subject: str, expected: str) -> None:
