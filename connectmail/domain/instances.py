@@ -97,9 +97,7 @@ def hold(connection: Connection, instance: Record) -> None:
     count 999 and both insert the thousandth. Inserting rows that refer to the instance is
     not held up by it."""
     connection.execute(
-        select(instances.c.id)
-        .where(instances.c.id == instance.id)
-        .with_for_update(key_share=True)
+        select(instances.c.id).where(instances.c.id == instance.id).with_for_update(key_share=True)
     )
 
 

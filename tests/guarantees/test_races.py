@@ -50,9 +50,9 @@ def test_a_contact_is_sent_or_stopped_once(database_url: str, start_server: Any)
         outcomes = {
             contact_id: [f.result() for f in found] for contact_id, found in futures.items()
         }
-    sent = sum(1 for found in outcomes.values() if "OK" in (found[0], found[2]))
-    mailbox = server.wait_for_mail(sent)
-    assert len(mailbox) == sent
+    emails = sum(1 for found in outcomes.values() if "OK" in (found[0], found[2]))
+    mailbox = server.wait_for_mail(emails)
+    assert len(mailbox) == emails
     for contact_id, (sent, stopped, sent_again, stopped_again) in outcomes.items():
         assert [sent, stopped, sent_again, stopped_again].count("OK") == 1, outcomes[contact_id]
         delivered = [m for m in mailbox if m["ContactId"] == contact_id]
