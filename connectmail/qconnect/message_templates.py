@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Connection
 
 from connectmail.aws import RequestContext, operation
-from connectmail.connect.base import Handlers
+from connectmail.connect.base import Deps, Handlers
+from connectmail.errors import ServiceError
 from connectmail.qconnect.knowledge_bases import scope
 from connectmail.store.tables import Record
 from connectmail.templates import (
@@ -19,12 +22,34 @@ from connectmail.templates import (
     search,
     versions,
 )
+from connectmail.templates.content import Limits
+from connectmail.templates.errors import quota_exceeded, validation
 from connectmail.templates.rendering import render_content
 
 Step = Callable[[Connection, Record, float], dict[str, Any]]
 
 
 class MessageTemplateHandlers(Handlers):
+    def __init__(self, deps: Deps) -> None:
+        super().__init__(deps)
+        # Reading a large template is seconds of CPU: it runs in threads of its own, not on
+        # the event loop, nor in the default executor, which others need (DNS lookups...).
+        self._reading = ThreadPoolExecutor(2, thread_name_prefix="template-read")
+
+    async def _check_content(
+        self,
+        channel_subtype: str | None,
+        body: dict[str, Any],
+        limits: Limits,
+        *,
+        over_quota: Callable[[str], ServiceError] = quota_exceeded,
+    ) -> None:
+        """The checks of content that need no state: the cheap ones first, so that content
+        over the quota is refused unread, then its syntax, while the loop serves others."""
+        content.check_fits(channel_subtype, body, limits, over_quota=over_quota)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._reading, content.check_syntax, body)
+
     def _in_knowledge_base(
         self, ctx: RequestContext, params: dict[str, Any], step: Step
     ) -> Callable[[Connection, float], dict[str, Any]]:
@@ -41,7 +66,7 @@ class MessageTemplateHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         limits = self.settings.template_limits()
-        content.check_syntax(params.get("content") or {})
+        await self._check_content(params["channelSubtype"], params.get("content") or {}, limits)
         run = self._in_knowledge_base(
             ctx,
             params,
@@ -70,7 +95,10 @@ class MessageTemplateHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         limits = self.settings.template_limits()
-        content.check_syntax(params.get("content") or {})
+        if "content" in params:
+            # The channel is the template's, checked in the write; the model of this
+            # operation has no ServiceQuotaExceededException.
+            await self._check_content(None, params["content"], limits, over_quota=validation)
         return await self.write_once(
             ctx,
             params,

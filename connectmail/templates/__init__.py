@@ -8,6 +8,7 @@
     content            what content holds per channel, its checks, its checksum, the quotas
     attributes         the values of `{{Attributes....}}`, from wherever they come
     rendering          content rendered with attributes
+    parsed             parsed templates kept for the next render or write
     sending            the content of a TEMPLATE email for StartOutboundEmailContact
     handlebars         the template language
     identifiers        IDs, ARNs and qualifiers

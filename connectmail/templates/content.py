@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from connectmail.jsontext import dumps
-from connectmail.templates import handlebars
+from connectmail.errors import ServiceError
+from connectmail.jsontext import dumps, loads
+from connectmail.templates import handlebars, parsed
 from connectmail.templates.errors import quota_exceeded, validation
 
 CONTENT_MEMBER = {"EMAIL": "email", "SMS": "sms", "WHATSAPP": "whatsApp", "PUSH": "push"}
@@ -28,7 +29,9 @@ ATTRIBUTE_TYPES = {
     "Case": "CASE",
 }
 
-# Headers the email's own fields set; a template may not set them again.
+# Headers a template may not set: those the email's own fields set, those that describe its
+# MIME structure (RFC 2045 and after: every `Content-*`), and those of transport (RFC 5322's
+# trace and `Resent-*` fields, and what relays and signers add).
 RESERVED_HEADERS = frozenset(
     name.lower()
     for name in (
@@ -43,15 +46,22 @@ RESERVED_HEADERS = frozenset(
         "In-Reply-To",
         "References",
         "MIME-Version",
-        "Content-Type",
-        "Content-Transfer-Encoding",
-        "Content-Disposition",
-        "Content-ID",
         "Return-Path",
         "Received",
+        "Received-SPF",
+        "Delivered-To",
+        "Envelope-To",
+        "Errors-To",
+        "Bounces-To",
         "DKIM-Signature",
+        "DomainKey-Signature",
+        "Authentication-Results",
+        "ARC-Seal",
+        "ARC-Message-Signature",
+        "ARC-Authentication-Results",
     )
 )
+RESERVED_HEADER_PREFIXES = ("content-", "resent-")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext: printable ASCII but ':'
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -122,29 +132,49 @@ def _texts(where: tuple[str | int, ...], value: Any) -> Iterator[Part]:
 def check_syntax(content: dict[str, Any]) -> None:
     """Refuse content whose texts are not templates we can render.
 
-    Reading a large template takes a while, so handlers call this before their transaction.
+    Reading a large template takes seconds: handlers call this off the event loop, after
+    `check_fits` (so that content over the quota is refused unread) and before their
+    transaction. The content's attribute types are kept, for `describe` not to read it again.
     """
+    found: dict[str, None] = {}
     for part in parts(content):
         try:
-            handlebars.parse(part.text)
+            template = parsed.parse(part.text)
         except handlebars.TemplateError as error:
             raise validation(f"content.{part.name} is not a valid template: {error}") from None
+        _add_attribute_types(template, found)
+    _ATTRIBUTE_TYPES.put(_digest(dumps(content)), tuple(found))
 
 
-def check_fits(channel_subtype: str, content: dict[str, Any], limits: Limits) -> None:
-    """Refuse content that does not fit the channel, would make a bad email, or is too large."""
-    expected = CONTENT_MEMBER[channel_subtype]
-    for member in content:
-        if member != expected:
-            raise validation(
-                f"A {channel_subtype} message template takes content.{expected}, "
-                f"not content.{member}."
-            )
+def check_fits(
+    channel_subtype: str | None,
+    content: dict[str, Any],
+    limits: Limits,
+    *,
+    over_quota: Callable[[str], ServiceError] = quota_exceeded,
+) -> None:
+    """Refuse content that does not fit the channel, would make a bad email, or is too large.
+
+    Cheap (the texts are measured, not read), so it comes before `check_syntax`. Without a
+    `channel_subtype` (UpdateMessageTemplate, before the template is read) the channel is not
+    checked. `over_quota` makes the error for content over the character quota: an operation
+    whose model has no ServiceQuotaExceededException answers ValidationException.
+    """
+    if channel_subtype is not None:
+        expected = CONTENT_MEMBER[channel_subtype]
+        for member in content:
+            if member != expected:
+                raise validation(
+                    f"Message templates of channel subtype {channel_subtype} take "
+                    f"content.{expected}, not content.{member}."
+                )
     if "email" in content:
-        _check_email(content["email"], limits)
+        _check_email(content["email"], limits, over_quota)
 
 
-def _check_email(email: dict[str, Any], limits: Limits) -> None:
+def _check_email(
+    email: dict[str, Any], limits: Limits, over_quota: Callable[[str], ServiceError]
+) -> None:
     subject = email.get("subject")
     if subject is not None and _CONTROL.search(subject):
         raise validation(
@@ -161,10 +191,10 @@ def _check_email(email: dict[str, Any], limits: Limits) -> None:
                 f"content.email.headers.{index + 1}.name must be printable ASCII without "
                 f"spaces or colons: {name[:126]!r}."
             )
-        if name.lower() in RESERVED_HEADERS:
+        if name.lower() in RESERVED_HEADERS or name.lower().startswith(RESERVED_HEADER_PREFIXES):
             raise validation(
-                f"content.email.headers.{index + 1}: the {name} header is set by the email "
-                "itself and cannot come from a template."
+                f"content.email.headers.{index + 1}: the {name} header is the email's own "
+                "(its fields, MIME structure or transport) and cannot come from a template."
             )
         if name.lower() in seen:
             raise validation(f"content.email.headers: {name} appears more than once.")
@@ -179,19 +209,40 @@ def _check_email(email: dict[str, Any], limits: Limits) -> None:
     for kind in ("plainText", "html"):
         size += len((body.get(kind) or {}).get("content") or "")
     if size > limits.email_template_characters:
-        raise quota_exceeded(
+        raise over_quota(
             f"An email message template can have at most {limits.email_template_characters} "
             f"characters; this one has {size}."
         )
 
 
-def attribute_types(content: dict[str, Any]) -> list[str]:
-    """The kinds of attributes the content's placeholders use (GetMessageTemplate's list)."""
-    found: dict[str, None] = {}
-    for part in parts(content):
-        for path in handlebars.parse(part.text).paths():
-            if len(path.parts) > 1 and path.parts[0] == "Attributes" and not path.data:
-                kind = ATTRIBUTE_TYPES.get(path.parts[1])
-                if kind is not None:
-                    found.setdefault(kind, None)
-    return list(found)
+def attribute_types(stored: str) -> list[str]:
+    """The kinds of attributes the placeholders of content use (GetMessageTemplate's list).
+
+    `stored` is the content's JSON text as written; content that `check_syntax` or this has
+    read is not read again.
+    """
+    key = _digest(stored)
+    known = _ATTRIBUTE_TYPES.get(key)
+    if known is None:
+        found: dict[str, None] = {}
+        for part in parts(loads(stored)):
+            _add_attribute_types(parsed.parse(part.text), found)
+        known = tuple(found)
+        _ATTRIBUTE_TYPES.put(key, known)
+    return list(known)
+
+
+# The attribute types of content by the SHA-256 of its JSON text: a few bytes each.
+_ATTRIBUTE_TYPES: parsed.Kept[bytes, tuple[str, ...]] = parsed.Kept(4096)
+
+
+def _digest(stored: str) -> bytes:
+    return hashlib.sha256(stored.encode()).digest()
+
+
+def _add_attribute_types(template: handlebars.Template, found: dict[str, None]) -> None:
+    for path in template.paths():
+        if len(path.parts) > 1 and path.parts[0] == "Attributes" and not path.data:
+            kind = ATTRIBUTE_TYPES.get(path.parts[1])
+            if kind is not None:
+                found.setdefault(kind, None)

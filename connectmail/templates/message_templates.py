@@ -2,7 +2,8 @@
 
 The draft is what CreateMessageTemplate makes and UpdateMessageTemplate changes; versions
 (see `versions`) are frozen copies of it. Name, description, grouping and tags belong to the
-template and so to all its versions. Content given here has passed `content.check_syntax`.
+template and so to all its versions. Content given here has passed `content.check_fits`
+and `content.check_syntax`, which handlers run before the transaction.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def update_draft(
         if "defaultAttributes" in params
         else loads(template.default_attributes)
     )
-    content.check_fits(template.channel_subtype, body, limits)
+    # UpdateMessageTemplate's model has no ServiceQuotaExceededException.
+    content.check_fits(template.channel_subtype, body, limits, over_quota=validation)
     values: dict[str, Any] = {
         "content": dumps(body),
         "language": language,
@@ -373,7 +375,7 @@ def describe(knowledge_base: Record, selected: Selected, *, details: bool = True
         body = selected.content
         view["content"] = body or None
         view["defaultAttributes"] = selected.default_attributes or None
-        view["attributeTypes"] = content.attribute_types(body)
+        view["attributeTypes"] = content.attribute_types(source.content)
     if version is not None:
         view["messageTemplateArn"] = f"{template.arn}:{version.version}"
         view["versionNumber"] = version.version

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import copy
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from connectmail.templates import handlebars
+from connectmail.errors import ServiceError
+from connectmail.templates import handlebars, parsed
 from connectmail.templates.attributes import Context
 from connectmail.templates.content import parts
+from connectmail.templates.errors import validation
 
 
 @dataclass(frozen=True)
@@ -19,32 +21,28 @@ class RenderedContent:
     missing: list[str]
 
 
-def render_content(content: dict[str, Any], context: Context) -> RenderedContent:
-    """The content with each part rendered; only the HTML body escapes `{{x}}`."""
+def render_content(
+    content: dict[str, Any],
+    context: Context,
+    *,
+    error: Callable[[str], ServiceError] = validation,
+) -> RenderedContent:
+    """The content with each part rendered; only the HTML body escapes `{{x}}`.
+
+    A part that renders too long (`each` within `each` can multiply a template many times)
+    is refused with `error`: qconnect's ValidationException unless the caller says otherwise.
+    """
     rendered = copy.deepcopy(content)
     missing: dict[str, None] = {}
     for part in parts(content):
-        result = handlebars.render(_parsed(part.text), context, escape=part.html)
+        try:
+            result = handlebars.render(parsed.parse(part.text), context, escape=part.html)
+        except handlebars.TemplateError as problem:
+            raise error(f"content.{part.name} cannot be rendered: {problem}.") from None
         _put(rendered, part.where, result.text)
         for name in result.missing:
             missing.setdefault(name, None)
     return RenderedContent(rendered, list(missing))
-
-
-# The same few templates render again and again (every TEMPLATE email parses its parts):
-# parsed templates are kept, those of up to 64k characters, the last 256 used.
-_CACHED_PARSE_CHARACTERS = 64 * 1024
-
-
-@functools.lru_cache(maxsize=256)
-def _parsed_cached(text: str) -> handlebars.Template:
-    return handlebars.parse(text)
-
-
-def _parsed(text: str) -> handlebars.Template:
-    if len(text) > _CACHED_PARSE_CHARACTERS:
-        return handlebars.parse(text)
-    return _parsed_cached(text)
 
 
 def _put(target: Any, where: tuple[str | int, ...], value: str) -> None:

@@ -44,7 +44,8 @@ def render_selected(selected: Selected, config: dict[str, Any], recipients: Reci
     template = selected.template
     if template.channel_subtype != "EMAIL":
         raise invalid_request(
-            f"Message template {template.id} is a {template.channel_subtype} template, not EMAIL."
+            f"Message template {template.id} is for the {template.channel_subtype} channel, "
+            "not EMAIL."
         )
     email = selected.content.get("email") or {}
     body = email.get("body") or {}
@@ -61,7 +62,11 @@ def render_selected(selected: Selected, config: dict[str, Any], recipients: Reci
         if given.get("CustomerProfileAttributes") is not None
         else {},
     )
-    rendered = render_content({"email": email}, context)
+    rendered = render_content(
+        {"email": email},
+        context,
+        error=lambda problem: invalid_request(f"Message template {template.id}: {problem}"),
+    )
     if rendered.missing:
         raise invalid_request(
             f"Message template {template.id} needs values for: {', '.join(rendered.missing)}. "

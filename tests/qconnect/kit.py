@@ -9,6 +9,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+# A text that renders past the renderer's 20,000,000 characters with TOO_LONG_VALUES as custom
+# attributes: `each` in `each` in `each` over 15 values of 32,767 characters, 110,000,000.
+TOO_LONG_TEXT = (
+    "{{#each Attributes.Custom}}{{#each @root.Attributes.Custom}}"
+    "{{#each @root.Attributes.Custom}}{{this}}{{/each}}{{/each}}{{/each}}"
+)
+TOO_LONG_VALUES = {f"k{n:02}": "v" * 32767 for n in range(15)}
+
 
 def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])

@@ -161,7 +161,7 @@ def test_update_takes_no_qualifier(kb: KnowledgeBase) -> None:
     [
         (email_content("{{#with Attributes}}x{{/with}}"), "with helper is not supported"),
         (email_content(html="<p>{{#if x}}open</p>"), "unclosed block"),
-        (email_content(text="{{upper Attributes.Custom.X}}"), "unknown helper"),
+        (email_content(text="{{shout Attributes.Custom.X}}"), "unknown helper"),
         (email_content("Two\nlines"), "line breaks"),
         (
             email_content(headers=[{"name": "Bad Name", "value": "x"}]),
@@ -174,7 +174,10 @@ def test_update_takes_no_qualifier(kb: KnowledgeBase) -> None:
             email_content(headers=[{"name": "X-A", "value": "1"}, {"name": "x-a", "value": "2"}]),
             "more than once",
         ),
-        ({"sms": {"body": {"plainText": {"content": "hi"}}}}, "takes content.email"),
+        (
+            {"sms": {"body": {"plainText": {"content": "hi"}}}},
+            "Message templates of channel subtype EMAIL take content.email, not content.sms.",
+        ),
     ],
 )
 def test_content_that_cannot_make_an_email_is_refused(
@@ -192,6 +195,44 @@ def test_a_header_value_with_a_line_break_is_refused(kb: KnowledgeBase) -> None:
     with pytest.raises(ClientError) as exc:
         kb.create_template(content=content)
     assert error_code(exc) == "ValidationException"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # MIME structure: every Content-* (RFC 2045, 2183, 3282, ...), not only those sent.
+        "Content-Type",
+        "content-language",
+        "Content-Length",
+        "Content-Location",
+        "Content-Base",
+        "Content-Description",
+        "Content-MD5",
+        # Transport: RFC 5322's resent and trace fields, what relays and signers add.
+        "Resent-From",
+        "Resent-Message-ID",
+        "Return-Path",
+        "Received-SPF",
+        "Delivered-To",
+        "ARC-Seal",
+        "Authentication-Results",
+        "Errors-To",
+    ],
+)
+def test_headers_of_mime_structure_and_transport_are_refused(kb: KnowledgeBase, name: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        kb.create_template(content=email_content(headers=[{"name": name, "value": "x"}]))
+    assert error_code(exc) == "ValidationException"
+    assert f"the {name} header" in error_message(exc)
+
+
+def test_headers_of_the_message_itself_are_allowed(kb: KnowledgeBase) -> None:
+    headers = [
+        {"name": name, "value": "x"}
+        for name in ("Reply-To", "List-Unsubscribe", "X-Content-Kind", "X-Resent", "Keywords")
+    ]
+    created = kb.create_template(content=email_content(headers=headers))
+    assert created["content"]["email"]["headers"] == headers
 
 
 def test_sms_templates(kb: KnowledgeBase) -> None:

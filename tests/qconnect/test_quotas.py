@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.qconnect.kit import KnowledgeBase, email_content, error_code
+from tests.qconnect.kit import KnowledgeBase, email_content, error_code, error_message
 
 
 def test_two_hundred_templates_per_knowledge_base(kb: KnowledgeBase) -> None:
@@ -49,4 +49,22 @@ def test_five_million_characters_per_email_template(kb: KnowledgeBase) -> None:
         kb.client.update_message_template(
             knowledgeBaseId=kb.id, messageTemplateId=template_id, content=over
         )
+    # UpdateMessageTemplate's model has no ServiceQuotaExceededException.
+    assert error_code(exc) == "ValidationException"
+    assert "at most 5000000 characters" in error_message(exc)
+
+
+def test_content_over_the_quota_is_refused_unread(kb: KnowledgeBase) -> None:
+    # Reading millions of characters of tags takes minutes: the size is checked first, so
+    # this answers at once, about the quota and not about the `with` that reading would find.
+    over = email_content("s", html="{{#with x}}" + "{{a}}" * 1_000_000, text=None)
+    with pytest.raises(ClientError) as exc:
+        kb.create_template(content=over)
     assert error_code(exc) == "ServiceQuotaExceededException"
+    template_id = kb.create_template()["messageTemplateId"]
+    with pytest.raises(ClientError) as exc:
+        kb.client.update_message_template(
+            knowledgeBaseId=kb.id, messageTemplateId=template_id, content=over
+        )
+    assert error_code(exc) == "ValidationException"
+    assert "at most 5000000 characters" in error_message(exc)

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tests.qconnect.kit import KnowledgeBase, email_content
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.qconnect.kit import (
+    TOO_LONG_TEXT,
+    TOO_LONG_VALUES,
+    KnowledgeBase,
+    email_content,
+    error_code,
+    error_message,
+)
 
 WELCOME = email_content(
     "Welcome, {{Attributes.Customer.FirstName}} & co",
@@ -134,3 +144,14 @@ def test_each_renders_at_most_fifteen_items(kb: KnowledgeBase) -> None:
     rendered = kb.render(template_id, customAttributes=many)
     text = rendered["content"]["email"]["body"]["plainText"]["content"]
     assert text == "".join(f"k{n:02};" for n in range(15))
+
+
+def test_a_rendering_too_long_is_refused(kb: KnowledgeBase) -> None:
+    template_id = kb.create_template(content=email_content("Big", html=None, text=TOO_LONG_TEXT))[
+        "messageTemplateId"
+    ]
+    with pytest.raises(ClientError) as exc:
+        kb.render(template_id, customAttributes=TOO_LONG_VALUES)
+    assert error_code(exc) == "ValidationException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "20000000 characters" in error_message(exc)

@@ -9,6 +9,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.qconnect.kit import (
+    TOO_LONG_TEXT,
+    TOO_LONG_VALUES,
     KnowledgeBase,
     email_content,
     error_code,
@@ -194,6 +196,20 @@ def test_attribute_values_cannot_break_headers(
         send(connect, outpost, kb.id, template_id, **attributes)
     assert error_code(exc) == "InvalidRequestException"
     assert "line breaks" in error_message(exc)
+
+
+def test_a_rendering_too_long_refuses_the_email(
+    setup: tuple[Any, Outpost, KnowledgeBase, str],
+) -> None:
+    connect, outpost, kb, _ = setup
+    template_id = kb.create_template(content=email_content("Big", html=None, text=TOO_LONG_TEXT))[
+        "messageTemplateId"
+    ]
+    with pytest.raises(ClientError) as exc:
+        send(connect, outpost, kb.id, f"{template_id}:$LATEST", CustomAttributes=TOO_LONG_VALUES)
+    assert error_code(exc) == "InvalidRequestException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "20000000 characters" in error_message(exc)
 
 
 def test_raw_members_do_not_mix_with_templates(
