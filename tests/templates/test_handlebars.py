@@ -113,6 +113,86 @@ AS_HANDLEBARS_JS = [
 ]
 
 
+# JavaScript's rules for values, each checked against Handlebars.js 4.7.10: (template, context,
+# what Handlebars.js renders).
+JS_VALUES: dict[str, Any] = {
+    "1": "one",
+    "true": "T",
+    "1.5": "x",
+    "s": "abc",
+    "emoji": "a\U0001f600b",
+    "list": ["p", "q", "r"],
+    "zero": 0,
+    "numbers": [1e21, 0.000001, 1e-7, 2.0, 123456789012345678901234, -1.5e-10, 1.5e300, -0.0],
+    "obj": {"b": 1, "10": 2, "2": 3, "a": 4, "01": 5, "4294967295": 6, "4294967294": 7},
+    "nested": [{"x": ["a", "b"]}, {"x": ["c"]}],
+    "odd": {"x]y": "XY", "this": "THIS"},
+}
+AS_HANDLEBARS_JS_VALUES = [
+    # A literal in head position is a name to look up.
+    ("{{1}} {{true}} {{1.50}}", "one T x"),
+    # Strings have characters (UTF-16 code units) and a length.
+    ("{{s.[0]}}{{s.[2]}} {{s.length}} {{lookup s 1}} {{emoji.length}} {{emoji.[3]}}", "ac 3 b 4 b"),
+    # Property keys as JavaScript converts them.
+    ("{{lookup list true}}|{{lookup list 1.0}}|{{lookup list '1'}}|{{lookup list -1}}", "|q|q|"),
+    ("{{lookup zero 'x'}}", "0"),
+    (
+        "{{#each numbers}}{{this}} {{/each}}",
+        "1e+21 0.000001 1e-7 2 1.2345678901234569e+23 -1.5e-10 1.5e+300 0 ",
+    ),
+    # Object keys in JavaScript's order: integer-like keys ascending, then as inserted.
+    (
+        "{{#each obj}}{{@key}}={{this}},{{/each}}",
+        "2=3,10=2,4294967294=7,b=1,a=4,01=5,4294967295=6,",
+    ),
+    ("{{#each obj as |v k|}}{{k}} {{/each}}", "2 10 4294967294 b a 01 4294967295 "),
+    ("{{#each list}}{{@key}}-{{@index}} {{/each}}", "0-0 1-1 2-2 "),
+    (
+        "{{#each nested}}{{#each x}}{{@../index}}.{{@index}} {{/each}}{{/each}}",
+        "0.0 0.1 1.0 ",
+    ),
+    ("{{#each nested}}{{@../root.s}}{{/each}}", "abcabc"),
+    ("{{odd.[x\\]y]}} {{odd.[this]}}", "XY THIS"),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), AS_HANDLEBARS_JS_VALUES)
+def test_values_follow_javascript_as_in_handlebars_js(source: str, expected: str) -> None:
+    rendered = render(parse(source), JS_VALUES, escape=False)
+    assert rendered.text == expected
+    assert rendered.missing == []
+
+
+@pytest.mark.parametrize(
+    "source", ["{{list.[01]}}", "{{list.[+1]}}", "{{list.[ 1]}}", "{{list.[3]}}", "{{s.[9]}}"]
+)
+def test_what_javascript_does_not_index_names_nothing(source: str) -> None:
+    # Handlebars.js prints nothing; here the placeholder stays and is reported.
+    rendered = render(parse(source), JS_VALUES, escape=False)
+    assert (rendered.text, rendered.missing) == (source, [source[2:-2]])
+
+
+def test_each_keeps_the_first_fifteen_keys_in_javascript_order() -> None:
+    pairs = {"name": "n", **{str(n): str(n) for n in range(20, 0, -1)}}
+    rendered = render(parse("{{#each m}}{{@key}} {{/each}}"), {"m": pairs}, escape=False)
+    assert rendered.text == "".join(f"{n} " for n in range(1, 16))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        # Handlebars.js: "Expecting 'ID', got 'NUMBER'" (or 'BOOLEAN'), "Invalid path".
+        ("{{A.C.1}}", "invalid path"),
+        ("{{list/1}}", "invalid path"),
+        ("{{a.true}}", "invalid path"),
+        ("{{s.this}}", "invalid path"),
+    ],
+)
+def test_refuses_paths_handlebars_js_refuses(source: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=re.escape(message)):
+        parse(source)
+
+
 @pytest.mark.parametrize(("source", "escape", "expected"), AS_HANDLEBARS_JS)
 def test_renders_as_handlebars_js_does(source: str, escape: bool, expected: str) -> None:
     rendered = render(parse(source), CONTEXT, escape=escape)
@@ -183,7 +263,7 @@ def test_each_visits_at_most_fifteen_items() -> None:
         ("{{if a}}", "must be used as a block"),
         ("{{#if}}x{{/if}}", "exactly one argument"),
         ("{{#each a b}}x{{/each}}", "exactly one argument"),
-        ("{{upper name}}", "unknown helper 'upper'"),
+        ("{{shout name}}", "unknown helper 'shout'"),
         ("{{lookup a}}", "lookup takes exactly two arguments"),
         ("{{name", "unclosed tag"),
         ("{{!-- never closed", "unclosed comment"),
@@ -201,6 +281,21 @@ def test_refuses_what_it_cannot_render(source: str, message: str) -> None:
 def test_deep_nesting_is_refused() -> None:
     with pytest.raises(TemplateError, match="nested too deeply"):
         parse("{{#if a}}" * 100 + "{{/if}}" * 100)
+
+
+@pytest.mark.parametrize("depth", [65, 500, 5000])
+def test_deeply_nested_subexpressions_are_refused_not_a_crash(depth: int) -> None:
+    source = "{{lookup " + "(lookup " * depth + "Attributes 'x'" + ") 'y'" * depth + "}}"
+    with pytest.raises(TemplateError, match="subexpressions are nested too deeply"):
+        parse(source)
+
+
+def test_subexpressions_nest_up_to_the_limit() -> None:
+    source = "{{lookup " + "(lookup " * 63 + "a 'x'" + ") 'x'" * 63 + "}}"
+    nested: dict[str, Any] = {"x": "end"}
+    for _ in range(63):
+        nested = {"x": nested}
+    assert render(parse(source), {"a": nested}, escape=False).text == "end"
 
 
 def test_paths_lists_every_name_used() -> None:

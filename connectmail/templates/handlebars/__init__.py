@@ -4,8 +4,10 @@ The language of Handlebars.js: text, `{{path}}` (HTML-escaped when asked), `{{{p
 `{{&path}}`, comments, `\\{{` escapes, `~` whitespace control and standalone lines, paths
 (`a.b`, `a/b`, `this`, `../`, `@index`, `@root`, `[literal]` segments), literals,
 subexpressions, hash arguments, block parameters, and the built-in helpers `if` (with
-`else` and `else if` chains), `unless`, `each`, `lookup` and `log`. Like AWS, it refuses
-`with`; partials, decorators and raw blocks do not exist here.
+`else` and `else if` chains), `unless`, `each`, `lookup` and `log`, plus the conditional,
+string and math helpers AWS documents for message templates (helpers.py). Values follow
+JavaScript's rules (values.py). Like AWS, it refuses `with`; partials, decorators and raw
+blocks do not exist here.
 
 Two things differ from Handlebars.js on purpose: `each` visits at most 15 items (AWS's
 limit), and a `{{path}}` that names nothing keeps its source text in the output and is
@@ -18,17 +20,12 @@ that would carry a raw placeholder.
 """
 
 from connectmail.templates.handlebars.parser import parse
-from connectmail.templates.handlebars.render import (
-    MAX_EACH_ITEMS,
-    Rendered,
-    escape_html,
-    is_truthy,
-    render,
-    to_text,
-)
-from connectmail.templates.handlebars.syntax import Path, Template, TemplateError
+from connectmail.templates.handlebars.render import MAX_EACH_ITEMS, Rendered, escape_html, render
+from connectmail.templates.handlebars.syntax import HELPERS, Path, Template, TemplateError
+from connectmail.templates.handlebars.values import is_truthy, to_text
 
 __all__ = [
+    "HELPERS",
     "MAX_EACH_ITEMS",
     "Path",
     "Rendered",

@@ -1,7 +1,8 @@
 """Reading a Handlebars template: tags out of the text, expressions out of the tags, a tree.
 
 Only what message templates can use is accepted; `with`, partials, decorators and raw blocks
-are refused with a TemplateError naming the line, as are unknown helpers.
+are refused with a TemplateError naming the line, as are unknown helpers, helpers given the
+wrong arguments, and blocks or subexpressions nested more than MAX_NESTING deep.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from connectmail.templates.handlebars import whitespace
+from connectmail.templates.handlebars import helpers, whitespace
 from connectmail.templates.handlebars.syntax import (
     BLOCK_HELPERS,
     UNDEFINED,
@@ -26,6 +27,7 @@ from connectmail.templates.handlebars.syntax import (
     TemplateError,
     Text,
 )
+from connectmail.templates.handlebars.values import property_key
 
 MAX_NESTING = 64
 UNSUPPORTED_HELPERS = {"with": "the with helper is not supported in message templates"}
@@ -34,11 +36,18 @@ UNSUPPORTED_HELPERS = {"with": "the with helper is not supported in message temp
 _ID = re.compile(r"[^\s!\"#%-,\./;->@\[-\^`\{-~]+")
 _HASH_KEY = re.compile(r"([^\s!\"#%-,\./;->@\[-\^`\{-~]+)\s*=")
 _BLOCK_PARAMS = re.compile(r"as\s+\|([^|]*)\|")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?=[\s)}~|]|$)")
+# Handlebars' literals end where its lexer's lookahead says; `a.1` is a parse error there.
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?=[\s)}~]|$)")
+_KEYWORD = re.compile(r"(?:true|false|null|undefined)(?=[\s)}~]|$)")
+_SEGMENT_LITERAL = re.compile(r"\[((?:\\\]|[^\]])*)\]")
+_SEGMENT_ESCAPE = re.compile(r"\\([\\\]])")
+_DOT_SEGMENT = re.compile(r"\.(?=[=~}\s/.)|]|$)")
+_SCOPED = re.compile(r"\.|this\b")
 _LONG_COMMENT_END = re.compile(r"--(~?)\}\}")
 _COMMENT_END = re.compile(r"(~?)\}\}")
 _ELSE = re.compile(r"\s*else(?:\s+|$)")
 _PATH_END = frozenset(" \t\r\n)}~|=")
+_KEYWORDS = {"true": True, "false": False, "null": None, "undefined": UNDEFINED}
 
 
 def parse(source: str) -> Template:
@@ -276,7 +285,8 @@ def _check_block(call: Call, line: int) -> None:
     name = call.head.helper_name if isinstance(call.head, Path) else None
     if name in UNSUPPORTED_HELPERS:
         raise TemplateError(f"line {line}: {UNSUPPORTED_HELPERS[name]}")
-    if name in ("lookup", "log"):
+    helper = helpers.HELPERS.get(name) if name is not None else None
+    if name in ("lookup", "log") or (helper is not None and not helper.block):
         raise TemplateError(f"line {line}: {name} cannot be used as a block")
     if not isinstance(call.head, Path):
         raise TemplateError(f"line {line}: a block must start with a helper or a path")
@@ -291,6 +301,16 @@ def _check_arguments(call: Call, line: int) -> None:
         raise TemplateError(f"line {line}: unknown helper {shown!r}")
     if call.helper == "lookup" and len(call.params) != 2:
         raise TemplateError(f"line {line}: lookup takes exactly two arguments")
+    helper = helpers.HELPERS.get(call.helper) if call.helper is not None else None
+    if helper is not None:
+        count, most = len(call.params), helper.max_params
+        if count < helper.min_params or (most is not None and count > most):
+            raise TemplateError(
+                f"line {line}: {call.helper} takes {helpers.describe_arity(helper)}"
+            )
+        for key, _ in call.hash:
+            if key not in helper.hash_keys:
+                raise TemplateError(f"line {line}: {call.helper} takes no {key}= argument")
     for expression in (*call.params, *(value for _, value in call.hash)):
         if isinstance(expression, Call):
             _check_inline(expression, line)
@@ -311,6 +331,7 @@ class _Reader:
         self.text = text
         self.position = 0
         self.line = line
+        self.depth = 0  # of subexpressions
 
     def error(self, message: str) -> TemplateError:
         return TemplateError(f"line {self.line}: {message} in {{{{{self.text.strip()}}}}}")
@@ -334,9 +355,10 @@ class _Reader:
         self.skip_space()
         start = self.position
         head = self.expression()
-        if isinstance(head, Literal) and isinstance(head.value, str):
-            # `{{"name"}}` names a value, as `{{[name]}}` does.
-            head = Path(self.text[start : self.position], (head.value,))
+        if isinstance(head, Literal):
+            # Handlebars.js looks a literal head up as a name: `{{1}}` is `{{[1]}}`, `{{"a b"}}`
+            # is `{{[a b]}}`.
+            head = Path(self.text[start : self.position], (property_key(head.value),))
         params: list[Expression] = []
         hash_pairs: list[tuple[str, Expression]] = []
         block_params: tuple[str, ...] = ()
@@ -372,6 +394,10 @@ class _Reader:
         if not char:
             raise self.error("missing expression")
         if char == "(":
+            # Each level of subexpression is a level of recursion here and when rendering.
+            if self.depth >= MAX_NESTING:
+                raise self.error("subexpressions are nested too deeply")
+            self.depth += 1
             self.position += 1
             call, block_params = self.call(closer=")")
             if block_params:
@@ -379,6 +405,7 @@ class _Reader:
             if self.peek() != ")":
                 raise self.error("unclosed subexpression")
             self.position += 1
+            self.depth -= 1
             return call
         if char in "\"'":
             return Literal(self.string(char))
@@ -387,21 +414,62 @@ class _Reader:
             self.position = number.end()
             text = number.group()
             return Literal(float(text) if "." in text else int(text))
-        for word, value in (("true", True), ("false", False), ("null", None)):
-            if self.keyword(word):
-                return Literal(value)
-        if self.keyword("undefined"):
-            return Literal(UNDEFINED)
+        keyword = _KEYWORD.match(self.text, self.position)
+        if keyword is not None:
+            self.position = keyword.end()
+            return Literal(_KEYWORDS[keyword.group()])
         return self.path()
 
-    def keyword(self, word: str) -> bool:
-        end = self.position + len(word)
-        if self.text.startswith(word, self.position) and (
-            end >= len(self.text) or self.text[end] in _PATH_END
-        ):
-            self.position = end
-            return True
-        return False
+    def path(self) -> Path:
+        """A path, read as Handlebars' lexer and its `preparePath` read one."""
+        start = self.position
+        data = self.peek() == "@"
+        if data:
+            self.position += 1
+        segments: list[tuple[str, bool]] = []  # (name, written as a [literal])
+        while True:
+            if _NUMBER.match(self.text, self.position) or _KEYWORD.match(self.text, self.position):
+                raise self.error("invalid path")  # a literal where a name must be
+            segments.append(self.segment())
+            if self.ends():
+                break
+            if self.peek() not in "./":
+                raise self.error("invalid path")
+            self.position += 1
+        parts: list[str] = []
+        depth = 0
+        for name, literal in segments:
+            if not literal and name in ("..", ".", "this"):
+                if parts:
+                    raise self.error("invalid path")  # `a.this`, `a/../b`
+                depth += name == ".."
+            else:
+                parts.append(name)
+        original = self.text[start : self.position]
+        scoped = not data and _SCOPED.match(original) is not None
+        if data and not parts:
+            raise self.error("invalid path")
+        return Path(original, tuple(parts), depth, data, scoped)
+
+    def segment(self) -> tuple[str, bool]:
+        if self.peek() == "[":
+            found = _SEGMENT_LITERAL.match(self.text, self.position)
+            if found is None:
+                raise self.error("unclosed [segment]")
+            self.position = found.end()
+            return _SEGMENT_ESCAPE.sub(r"\1", found.group(1)), True
+        if self.text.startswith("..", self.position):
+            self.position += 2
+            return "..", False
+        dot = _DOT_SEGMENT.match(self.text, self.position)
+        if dot is not None:
+            self.position = dot.end()
+            return ".", False
+        found = _ID.match(self.text, self.position)
+        if found is None:
+            raise self.error("invalid path")
+        self.position = found.end()
+        return found.group(), False
 
     def string(self, quote: str) -> str:
         chars: list[str] = []
@@ -418,53 +486,3 @@ class _Reader:
             chars.append(char)
             index += 1
         raise self.error("unclosed string")
-
-    def path(self) -> Path:
-        start = self.position
-        data = self.peek() == "@"
-        if data:
-            self.position += 1
-        depth, scoped = 0, False
-        if not data:
-            while self.text.startswith("..", self.position):
-                depth, scoped = depth + 1, True
-                self.position += 2
-                if self.ends():
-                    return Path(self.text[start : self.position], (), depth, False, True)
-                if self.peek() != "/":
-                    raise self.error("invalid path")
-                self.position += 1
-            rest = self.text[self.position :]
-            for prefix in ("this", "."):
-                if not rest.startswith(prefix) or rest.startswith(".."):
-                    continue
-                following = rest[len(prefix) : len(prefix) + 1]
-                if not following or following in _PATH_END:
-                    if depth:
-                        raise self.error(f"{prefix!r} cannot follow '../'")
-                    self.position += len(prefix)
-                    return Path(self.text[start : self.position], (), 0, False, True)
-                if not depth and following in ("/", "."):
-                    scoped = True
-                    self.position += len(prefix) + 1
-                    break
-        parts: list[str] = []
-        while True:
-            if self.peek() == "[":
-                end = self.text.find("]", self.position)
-                if end < 0:
-                    raise self.error("unclosed [segment]")
-                parts.append(self.text[self.position + 1 : end])
-                self.position = end + 1
-            else:
-                found = _ID.match(self.text, self.position)
-                if found is None:
-                    raise self.error("invalid path")
-                parts.append(found.group())
-                self.position = found.end()
-            if self.ends():
-                break
-            if self.peek() not in "./":
-                raise self.error("invalid path")
-            self.position += 1
-        return Path(self.text[start : self.position], tuple(parts), depth, data, scoped)

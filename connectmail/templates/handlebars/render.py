@@ -7,12 +7,14 @@ names nothing keeps its own source text in the output and is reported in `missin
 
 from __future__ import annotations
 
-import math
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from connectmail.templates.handlebars import helpers
 from connectmail.templates.handlebars.syntax import (
+    CONDITIONAL_HELPERS,
     UNDEFINED,
     Block,
     Call,
@@ -25,6 +27,13 @@ from connectmail.templates.handlebars.syntax import (
     Template,
     TemplateError,
     Text,
+)
+from connectmail.templates.handlebars.values import (
+    get_property,
+    is_js_truthy,
+    is_truthy,
+    object_keys,
+    to_text,
 )
 
 MAX_EACH_ITEMS = 15
@@ -53,8 +62,8 @@ class Rendered:
 
 def render(template: Template, context: Any, *, escape: bool) -> Rendered:
     """Render with `context`; `escape` turns on HTML escaping of `{{x}}` (for HTML bodies)."""
-    renderer = _Renderer(context, escape)
-    text = renderer.program(template.root, _Scope(context))
+    renderer = _Renderer(escape)
+    text = renderer.program(template.root, _Scope(context, data={"root": context}))
     return Rendered(text, list(renderer.missing))
 
 
@@ -63,55 +72,11 @@ def escape_html(text: str) -> str:
     return text.translate(_HTML_ESCAPES)
 
 
-def is_truthy(value: Any, include_zero: bool = False) -> bool:
-    """Handlebars' `if`: false for undefined, null, false, "", NaN, [] and (unless asked) 0."""
-    if value is UNDEFINED or value is None or value is False:
-        return False
-    if value is True:
-        return True
-    if isinstance(value, int | float):
-        if isinstance(value, float) and math.isnan(value):
-            return False
-        return include_zero or value != 0
-    if isinstance(value, str | list | tuple):
-        return len(value) > 0
-    return True
-
-
-def to_text(value: Any) -> str:
-    """A value as JavaScript prints it into a template."""
-    if value is UNDEFINED or value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, list | tuple):
-        return ",".join(to_text(item) for item in value)
-    if isinstance(value, Mapping):
-        return "[object Object]"
-    return str(value)
-
-
 def lookup(value: Any, key: Any) -> Any:
-    """`value[key]` the JavaScript way: mappings by key, lists by index, else undefined."""
-    if isinstance(value, Mapping):
-        return value.get(key if isinstance(key, str) else to_text(key), UNDEFINED)
-    if isinstance(value, list | tuple | str):
-        if key == "length":
-            return len(value)
-        if isinstance(value, str):
-            return UNDEFINED
-        try:
-            index = int(key)
-        except (TypeError, ValueError):
-            return UNDEFINED
-        return value[index] if 0 <= index < len(value) else UNDEFINED
-    return UNDEFINED
+    """Handlebars' `lookup` helper: `value[key]`, or `value` itself when it is falsy."""
+    if not is_js_truthy(value):
+        return value
+    return get_property(value, key)
 
 
 @dataclass(frozen=True)
@@ -126,8 +91,7 @@ Section = Callable[[_Scope], str]
 
 
 class _Renderer:
-    def __init__(self, root: Any, escape: bool) -> None:
-        self.root = root
+    def __init__(self, escape: bool) -> None:
         self.escape = escape
         self.missing: dict[str, None] = {}
         self.size = 0
@@ -178,6 +142,8 @@ class _Renderer:
             return fn(scope) if truthy else inverse(scope)
         if call.helper == "each":
             return self.each(self.evaluate(call.params[0], scope), node, scope, fn, inverse)
+        if call.helper in CONDITIONAL_HELPERS:
+            return fn(scope) if is_truthy(self.invoke(call, scope)) else inverse(scope)
         # A block on a value: Handlebars' blockHelperMissing.
         value = self.evaluate(call.head, scope)
         if value is True:
@@ -191,21 +157,20 @@ class _Renderer:
     def each(self, items: Any, node: Block, scope: _Scope, fn: Section, inverse: Section) -> str:
         entries: list[tuple[Any, Any]]
         if isinstance(items, list | tuple):
-            entries = list(enumerate(items))
+            entries = list(enumerate(items[:MAX_EACH_ITEMS]))
         elif isinstance(items, Mapping):
-            entries = list(items.items())
+            keys = itertools.islice(object_keys(items), MAX_EACH_ITEMS)
+            entries = [(key, items[key]) for key in keys]
         else:
             entries = []
-        entries = entries[:MAX_EACH_ITEMS]
         if not entries:
             return inverse(scope)
         out: list[str] = []
         last = len(entries) - 1
-        keyed = isinstance(items, Mapping)
         for index, (key, value) in enumerate(entries):
-            data = {**scope.data, "index": index, "first": index == 0, "last": index == last}
-            if keyed:
-                data["key"] = key
+            # A data frame of its own, over the enclosing one (what `@../index` reads).
+            data = {**scope.data, "_parent": scope.data}
+            data.update(key=key, index=index, first=index == 0, last=index == last)
             params: dict[str, Any] = {}
             if node.block_params:
                 params[node.block_params[0]] = value
@@ -221,7 +186,10 @@ class _Renderer:
         params = [self.evaluate(param, scope) for param in call.params]
         if call.helper == "lookup":
             return lookup(params[0], params[1])
-        return ""  # log: nothing to print into the message
+        if call.helper == "log":
+            return ""  # nothing to print into the message
+        assert call.helper is not None
+        return helpers.call(call.helper, params, self.hash(call, scope))
 
     def evaluate(self, expression: Expression, scope: _Scope) -> Any:
         if isinstance(expression, Literal):
@@ -234,9 +202,12 @@ class _Renderer:
 
     def resolve(self, path: Path, scope: _Scope) -> Any:
         if path.data:
-            name, rest = path.parts[0], path.parts[1:]
-            value = self.root if name == "root" else scope.data.get(name, UNDEFINED)
-            return _walk(value, rest)
+            frame: Any = scope.data
+            for _ in range(path.depth):
+                frame = frame.get("_parent") if isinstance(frame, Mapping) else None
+            if not isinstance(frame, Mapping):
+                return UNDEFINED
+            return _walk(frame.get(path.parts[0], UNDEFINED), path.parts[1:])
         if not path.scoped and path.parts:
             searched: _Scope | None = scope
             while searched is not None:
@@ -253,7 +224,7 @@ class _Renderer:
 
 def _walk(value: Any, parts: Sequence[str]) -> Any:
     for part in parts:
-        value = lookup(value, part)
+        value = get_property(value, part)
         if value is UNDEFINED:
             break
     return value

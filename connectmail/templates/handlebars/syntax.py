@@ -11,8 +11,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-HELPERS = frozenset({"if", "unless", "each", "lookup", "log"})
-BLOCK_HELPERS = frozenset({"if", "unless", "each"})
+# Handlebars' built-ins (but `with`), then the helpers of helpers.py: what a template may call.
+BUILT_IN_HELPERS = frozenset({"if", "unless", "each", "lookup", "log"})
+BLOCK_HELPERS = frozenset({"if", "unless", "each"})  # built-ins used only as blocks
+CONDITIONAL_HELPERS = frozenset({"and", "eq", "gt", "gte", "lt", "lte", "neq", "not", "or"})
+STRING_HELPERS = frozenset(
+    {
+        "abbreviate",
+        "capitalize",
+        "capitalizeFirst",
+        "center",
+        "cut",
+        "inflect",
+        "join",
+        "ljust",
+        "lower",
+        "ordinalize",
+        "replace",
+        "rjust",
+        "slugify",
+        "stripTags",
+        "substring",
+        "upper",
+        "yesno",
+    }
+)
+MATH_HELPERS = frozenset(
+    {"add", "ceiling", "divide", "floor", "mod", "multiply", "round", "subtract"}
+)
+HELPERS = BUILT_IN_HELPERS | CONDITIONAL_HELPERS | STRING_HELPERS | MATH_HELPERS
 
 
 class TemplateError(ValueError):
