@@ -119,25 +119,38 @@ class RelaySettings:
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 30.0) -> RelaySettings:
-        """`smtp://[user:pass@]host:port[?tls=starttls|implicit|none]`."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
-            raise ValueError(f"relay URL must look like smtp://host:port, not {shown!r}")
-        tls = parse_qs(parts.query).get("tls", ["implicit" if parts.scheme == "smtps" else "auto"])[
-            0
-        ]
+        """`smtp://[user:pass@]host:port[?tls=starttls|implicit|none|auto]`, the user name and
+        password percent-encoded. A URL that cannot be read is refused with what is wrong,
+        never with the URL: a password with a reserved character (`#`, `/`, `?`, `@`, `:`)
+        not encoded breaks it apart, and would be shown in the error."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:  # its message quotes the URL: not chained, so never shown
+            message = f"the relay URL's port is not a number from 0 to 65535{_ENCODE}"
+            raise ValueError(message) from None
+        if parts.scheme not in ("smtp", "smtps"):
+            raise ValueError("the relay URL must start with smtp:// or smtps://")
+        if not parts.hostname or parts.fragment:
+            raise ValueError(f"the relay URL must look like smtp://host:port{_ENCODE}")
+        default_tls = "implicit" if parts.scheme == "smtps" else "auto"
+        tls = parse_qs(parts.query).get("tls", [default_tls])[0]
         if tls not in ("starttls", "implicit", "none", "auto"):
-            raise ValueError(f"tls must be starttls, implicit or none, not {tls!r}")
+            raise ValueError(
+                f"the relay URL's tls must be starttls, implicit, none or auto{_ENCODE}"
+            )
         default_port = 465 if tls == "implicit" else 25
         return cls(
             hostname=parts.hostname,
-            port=parts.port or default_port,
+            port=port or default_port,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             tls=tls,
             timeout=timeout,
         )
+
+
+_ENCODE = " (percent-encode the user name and password: # as %23, / as %2F, ? as %3F, @ as %40)"
 
 
 class SmtpRelayTransport:
@@ -205,7 +218,10 @@ class SmtpRelayTransport:
                 if await self._not_opened(exc):
                     continue  # the relay takes no more: wait for a connection it did take
                 if isinstance(exc, _RELAY_ERRORS):
-                    return _unsent(envelope, exc)
+                    # Whatever the relay answered (a 554 greeting, a 535 to a password being
+                    # rotated), nothing was said about this message: it waits for the relay,
+                    # as Postfix's smtp_skip_5xx_greeting and smtp_sasl_auth_soft_bounce do.
+                    return Outcome.all_retry(envelope.recipients, _unavailable(exc))
                 raise
             self._opening -= 1
             self._connected += 1
@@ -215,18 +231,19 @@ class SmtpRelayTransport:
         except BaseException:
             await self._checkin(client)
             raise
+        refused: dict[str, tuple[int, str]] = {}
         try:
-            refused = await _transaction(client, envelope)
+            await _transaction(client, envelope, refused)
         except BaseException as exc:
-            # MAIL FROM or DATA refused (the whole message shares the fate), the connection
-            # broke, or the send was cancelled: the connection is not trusted again.
+            # MAIL FROM or DATA refused, a 421, the connection broke, or the send was
+            # cancelled: the connection is not trusted again.
             client.close()
             await self._checkin(client)
             if isinstance(exc, _RELAY_ERRORS):
-                return _unsent(envelope, exc)
+                return _answered(envelope.recipients, refused, exc)
             raise
         await self._checkin(client)
-        return _refusals(refused, envelope.recipients)
+        return _answered(envelope.recipients, refused, None)
 
     async def _checkout(self) -> aiosmtplib.SMTP | None:
         """An idle connection, or None once there is room to open one (the caller does)."""
@@ -288,35 +305,78 @@ class SmtpRelayTransport:
 # What a relay, or the way to it, can answer a send with.
 _RELAY_ERRORS = (TimeoutError, aiosmtplib.SMTPException, OSError)
 
+# 530: authentication (or STARTTLS) required, RFC 4954: said of the connection, whatever the
+# message; a relay wanting a password it was not given is unavailable, not refusing mail.
+_CONNECTION_REFUSALS = frozenset({530})
 
-def _unsent(envelope: Envelope, error: BaseException) -> Outcome:
-    """The outcome of a message the relay did not take: a 4xx answer (or a connection that
-    failed) is retried later, a 5xx one has failed for good."""
+
+def _unavailable(error: BaseException) -> str:
     if isinstance(error, aiosmtplib.SMTPResponseException):
-        reason = f"{error.code} {error.message}"
-        if 400 <= error.code < 500:
-            return Outcome.all_retry(envelope.recipients, reason)
-        return Outcome.all_failed(envelope.recipients, reason)
-    return Outcome.all_retry(envelope.recipients, f"relay unavailable: {error}")
+        return f"relay unavailable: {error.code} {error.message}"
+    return f"relay unavailable: {error}"
 
 
-async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope) -> dict[str, tuple[int, str]]:
-    """MAIL, RCPT for each recipient, DATA: what `SMTP.sendmail` does, without parsing every
-    address twice. The recipients refused, with their answers; none accepted → no DATA."""
+def _answered(
+    recipients: list[str], refused: dict[str, tuple[int, str]], error: BaseException | None
+) -> Outcome:
+    """Each recipient's outcome: a recipient refused at RCPT keeps its own answer; the
+    others (accepted at RCPT, or never asked) take the outcome of the rest of the
+    transaction, `error` (MAIL or DATA refused, a 421, the connection lost) or delivered."""
+    outcome = Outcome()
+    rest: tuple[int, str] | None = None  # the answer to the rest of the transaction
+    if isinstance(error, aiosmtplib.SMTPResponseException):
+        rest = (error.code, error.message)
+    for recipient in recipients:
+        answer = refused.get(_envelope_address(recipient), rest)
+        if answer is None:
+            if error is None:
+                outcome.delivered.append(recipient)
+            else:
+                outcome.retry[recipient] = _unavailable(error)
+            continue
+        code, text = answer
+        if code in _CONNECTION_REFUSALS:
+            outcome.retry[recipient] = f"relay unavailable: {code} {text}"
+        elif 400 <= code < 500:
+            outcome.retry[recipient] = f"{code} {text}"
+        else:
+            outcome.failed[recipient] = f"{code} {text}"
+    return outcome
+
+
+def _envelope_address(address: str) -> str:
+    """The address as the envelope compares it: the domain without regard to case, the local
+    part as given (a mailbox may tell its case apart, RFC 5321 2.4)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
+
+
+async def _transaction(
+    client: aiosmtplib.SMTP, envelope: Envelope, refused: dict[str, tuple[int, str]]
+) -> None:
+    """MAIL, one RCPT for each address (an address named twice, as To and Cc, is sent to
+    once), DATA: what `SMTP.sendmail` does, without parsing every address twice. `refused`
+    gets the addresses refused at RCPT (by `_envelope_address`), with their answers, as they
+    come: they stand when a later step raises. None accepted: no DATA."""
     options = [f"SIZE={len(envelope.data)}".encode()] if client.supports_extension("size") else []
     answer = await client.execute_command(b"MAIL", b"FROM:" + _angle(envelope.mail_from), *options)
     if answer.code != SMTPStatus.completed:
         raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, envelope.mail_from)
-    refused: dict[str, tuple[int, str]] = {}
+    addresses: dict[str, str] = {}
     for recipient in envelope.recipients:
+        addresses.setdefault(_envelope_address(recipient), recipient)
+    for address, recipient in addresses.items():
         answer = await client.execute_command(b"RCPT", b"TO:" + _angle(recipient))
+        if answer.code == SMTPStatus.domain_unavailable:
+            # The relay is closing (aiosmtplib has closed): the recipients not refused yet
+            # get its answer.
+            raise aiosmtplib.SMTPResponseException(answer.code, answer.message)
         if answer.code not in (SMTPStatus.completed, SMTPStatus.will_forward):
-            refused[recipient] = (answer.code, answer.message)
-    if len(refused) == len(envelope.recipients):
+            refused[address] = (answer.code, answer.message)
+    if len(refused) == len(addresses):
         await client.rset()  # an envelope with no recipient: nothing to send
-        return refused
+        return
     await client.data(envelope.data)
-    return refused
 
 
 def _angle(address: str) -> bytes:
@@ -325,18 +385,3 @@ def _angle(address: str) -> bytes:
     a delivery); anything else through aiosmtplib's own quoting, as `SMTP.mail` would."""
     quoted = f"<{address}>" if is_plain_address(address) else quote_address(address)
     return quoted.encode("ascii")
-
-
-def _refusals(refused: dict[str, tuple[int, str]], recipients: list[str]) -> Outcome:
-    outcome = Outcome()
-    for recipient in recipients:
-        if recipient not in refused:
-            outcome.delivered.append(recipient)
-            continue
-        code, text = refused[recipient]
-        reason = f"{code} {text}"
-        if 400 <= code < 500:
-            outcome.retry[recipient] = reason
-        else:
-            outcome.failed[recipient] = reason
-    return outcome

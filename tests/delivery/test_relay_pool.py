@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from dataclasses import replace
 from typing import Any
 
 from connectmail.delivery.transports import (
     ComposeFailed,
-    Envelope,
     Outcome,
     RelaySettings,
     SmtpRelayTransport,
 )
+from tests.delivery.relays import outgoing
 from tests.support.smtp import SmtpSink
 
 
@@ -25,22 +24,8 @@ class Clock:
         return self.now
 
 
-def envelope() -> Envelope:
-    message_id = str(uuid.uuid4())
-    return Envelope(
-        message_id=message_id,
-        account_id="123456789012",
-        contact_id=str(uuid.uuid4()),
-        rfc_message_id=f"<{message_id}@example.com>",
-        subject="Hello",
-        mail_from="support@example.com",
-        recipients=["customer@example.org"],
-        composer=lambda: b"Subject: Hello\r\n\r\nHello there\r\n",
-    )
-
-
 async def send_all(transport: SmtpRelayTransport, count: int) -> list[Outcome]:
-    return list(await asyncio.gather(*(transport.send(envelope()) for _ in range(count))))
+    return list(await asyncio.gather(*(transport.send(outgoing()) for _ in range(count))))
 
 
 def transport_for(sink: SmtpSink, connections: int, clock: Clock) -> SmtpRelayTransport:
@@ -84,7 +69,11 @@ def test_a_relay_that_turns_every_connection_away_gets_the_mail_retried() -> Non
     try:
         outcomes = asyncio.run(send_all(transport, 6))
         assert [o.retry for o in outcomes] == [
-            {"customer@example.org": "421 4.7.0 Error: too many connections from 127.0.0.1"}
+            {
+                "customer@example.org": (
+                    "relay unavailable: 421 4.7.0 Error: too many connections from 127.0.0.1"
+                )
+            }
         ] * 6
         assert sink.received == []
     finally:
@@ -107,9 +96,9 @@ def test_a_message_is_composed_once_a_connection_is_held_and_a_failure_gives_it_
         raise ValueError("cannot compose")
 
     async def run() -> list[Any]:
-        first = replace(envelope(), composer=composer)
-        second = replace(envelope(), composer=composer)
-        sends = [transport.send(first), transport.send(replace(envelope(), composer=broken))]
+        first = replace(outgoing(), composer=composer)
+        second = replace(outgoing(), composer=composer)
+        sends = [transport.send(first), transport.send(replace(outgoing(), composer=broken))]
         outcomes = await asyncio.gather(*sends, transport.send(second), return_exceptions=True)
         await transport.close()
         return outcomes
