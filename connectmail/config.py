@@ -28,7 +28,10 @@ Names = Annotated[list[str], NoDecode]
 class Settings(BaseSettings):
     """Everything a connectmail process is built from; tests build as many as they like."""
 
-    model_config = SettingsConfigDict(env_prefix="CONNECTMAIL_", extra="ignore")
+    # A refused value is not repeated in the error: a relay or database URL holds a password.
+    model_config = SettingsConfigDict(
+        env_prefix="CONNECTMAIL_", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: Port = 4566
