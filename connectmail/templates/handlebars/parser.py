@@ -48,6 +48,20 @@ _COMMENT_END = re.compile(r"(~?)\}\}")
 _ELSE = re.compile(r"\s*else(?:\s+|$)")
 _PATH_END = frozenset(" \t\r\n)}~|=")
 _KEYWORDS = {"true": True, "false": False, "null": None, "undefined": UNDEFINED}
+# One Strip for each pair of `~` marks, shared by the tags; by the marks as read in _PLAIN_TAG too.
+_STRIPS = {(left, right): Strip(left, right) for left in (False, True) for right in (False, True)}
+_STRIP_MARKS = {("~" * left, "~" * right): strip for (left, right), strip in _STRIPS.items()}
+
+# The fast paths, for what nearly every tag is. A tag without quotes or braces inside, that is
+# not a comment or a triple-stash: _read_tag reads it as this does.
+_PLAIN_TAG = re.compile(r"\{\{(~?)([^\"'{}!~][^\"'{}]*?)(~?)\}\}")
+# A tag body of plain paths only (`a.b`, `if a`, `upper a/b`): names that start with neither a
+# digit nor `-` (so no number is read there), separated by the blanks that end a path.
+_NAME = r"[^\s!\"#%-9;->@\[-\^`\{-~][^\s!\"#%-,\./;->@\[-\^`\{-~]*"
+_PLAIN_PATH = rf"{_NAME}(?:[./]{_NAME})*"
+_PLAIN_CALL = re.compile(rf"\s*({_PLAIN_PATH})((?:[ \t\r\n]\s*{_PLAIN_PATH})*)(?:[ \t\r\n]\s*)?")
+_SEPARATOR = re.compile(r"[./]")
+_SIGILS = frozenset("#^/&>*")
 
 
 def parse(source: str) -> Template:
@@ -57,7 +71,7 @@ def parse(source: str) -> Template:
     return Template(root)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tag:
     kind: str  # mustache, raw, open, open_inverse, else, close, comment
     body: str
@@ -68,33 +82,47 @@ class _Tag:
 
 def _lex(source: str) -> list[str | _Tag]:
     tokens: list[str | _Tag] = []
+    append = tokens.append
     position = 0
     pending = ""  # text that follows a `\{{` escape
     line, counted = 1, 0  # the line number at `counted`, kept as we go (linear time)
-    while position < len(source):
-        start = source.find("{{", position)
+    find, count, plain_tag = source.find, source.count, _PLAIN_TAG.match
+    while True:
+        start = find("{{", position)
         if start < 0:
             break
-        line += source.count("\n", counted, start)
+        line += count("\n", counted, start)
         counted = start
-        before = pending + source[position:start]
-        pending = ""
-        if before.endswith("\\") and not before.endswith("\\\\"):
-            # `\{{` is a literal `{{`, and starts a text of its own (as in Handlebars.js).
-            if before[:-1]:
-                tokens.append(before[:-1])
-            pending = "{{"
-            position = start + 2
+        if pending or (start > position and source[start - 1] == "\\"):
+            before = pending + source[position:start]
+            pending = ""
+            if before.endswith("\\") and not before.endswith("\\\\"):
+                # `\{{` is a literal `{{`, and starts a text of its own (as in Handlebars.js).
+                if before[:-1]:
+                    append(before[:-1])
+                pending = "{{"
+                position = start + 2
+                continue
+            if before.endswith("\\\\"):
+                before = before[:-1]
+            if before:
+                append(before)
+        elif start > position:
+            append(source[position:start])
+        found = plain_tag(source, start)
+        if found is None:
+            tag, position = _read_tag(source, start, line)
+            append(tag)
             continue
-        if before.endswith("\\\\"):
-            before = before[:-1]
-        if before:
-            tokens.append(before)
-        tag, position = _read_tag(source, start, line)
-        tokens.append(tag)
+        left, body, right = found.groups()
+        kind = "mustache"
+        if body[0] in _SIGILS or "else" in body or body.isspace():
+            kind, body = _classify(body, line)
+        append(_Tag(kind, body, found.group(), _STRIP_MARKS[left, right], line))
+        position = found.end()
     rest = pending + source[position:]
     if rest:
-        tokens.append(rest)
+        append(rest)
     return tokens
 
 
@@ -110,7 +138,7 @@ def _read_tag(source: str, start: int, line: int) -> tuple[_Tag, int]:
         found = closer.search(source, position)
         if found is None:
             raise TemplateError(f"line {line}: unclosed comment")
-        strip = Strip(strip_open, found.group(1) == "~")
+        strip = _STRIPS[strip_open, found.group(1) == "~"]
         body = source[position : found.start()]
         return _Tag("comment", body, source[start : found.end()], strip, line), found.end()
     if source.startswith("{", position):
@@ -122,14 +150,14 @@ def _read_tag(source: str, start: int, line: int) -> tuple[_Tag, int]:
             close_end, strip_close = end + 3, False
         else:
             raise TemplateError(f"line {line}: {{{{{{ must be closed by }}}}}}")
-        strip = Strip(strip_open, strip_close)
+        strip = _STRIPS[strip_open, strip_close]
         return _Tag("raw", body, source[start:close_end], strip, line), close_end
     end = _find_close(source, position, "}}", line)
     body_end, strip_close = end, False
     if end > position and source[end - 1] == "~":
         body_end, strip_close = end - 1, True
     kind, body = _classify(source[position:body_end], line)
-    tag = _Tag(kind, body, source[start : end + 2], Strip(strip_open, strip_close), line)
+    tag = _Tag(kind, body, source[start : end + 2], _STRIPS[strip_open, strip_close], line)
     return tag, end + 2
 
 
@@ -161,9 +189,15 @@ def _find_close(source: str, position: int, closer: str, line: int) -> int:
 
 
 def _classify(body: str, line: int) -> tuple[str, str]:
-    if not body.strip():
+    if not body or body.isspace():
         raise TemplateError(f"line {line}: empty tag")
-    first, rest = body[0], body[1:]
+    first = body[0]
+    if first not in _SIGILS:
+        found = _ELSE.match(body) if "else" in body else None
+        if found is not None:
+            return "else", body[found.end() :].strip()
+        return "mustache", body
+    rest = body[1:]
     if first == "#":
         if rest.startswith(">"):
             raise TemplateError(f"line {line}: partial blocks are not supported")
@@ -178,15 +212,10 @@ def _classify(body: str, line: int) -> tuple[str, str]:
         return "raw", rest
     if first == ">":
         raise TemplateError(f"line {line}: partials are not supported")
-    if first == "*":
-        raise TemplateError(f"line {line}: decorators are not supported")
-    found = _ELSE.match(body)
-    if found is not None:
-        return "else", body[found.end() :].strip()
-    return "mustache", body
+    raise TemplateError(f"line {line}: decorators are not supported")  # `*`
 
 
-@dataclass
+@dataclass(slots=True)
 class _Frame:
     """A block being read: the program its tags go to now."""
 
@@ -200,34 +229,39 @@ class _Frame:
 def _build(tokens: list[str | _Tag]) -> Program:
     root = Program()
     stack: list[_Frame] = []
+    target = root
+    # What each tag body read as, once it passed its checks: templates repeat their tags, and
+    # a Call is never changed, so equal tags share one. Likewise their source text.
+    inline_calls: dict[str, Call] = {}
+    block_calls: dict[str, tuple[Call, tuple[str, ...]]] = {}
+    sources: dict[str, str] = {}
     for token in tokens:
-        target = stack[-1].target if stack else root
         if isinstance(token, str):
             target.body.append(Text(token))
             continue
-        line = token.line
-        if token.kind == "comment":
+        line, kind = token.line, token.kind
+        if kind == "mustache" or kind == "raw":
+            call = inline_calls.get(token.body)
+            if call is None:
+                call = _inline_call(token.body, line)
+                inline_calls[token.body] = call
+            source = sources.setdefault(token.source, token.source)
+            target.body.append(Mustache(call, kind == "mustache", source, token.strip))
+        elif kind == "comment":
             target.body.append(Comment(token.strip))
-        elif token.kind in ("mustache", "raw"):
-            call, params = _parse_call(token.body, line)
-            if params:
-                raise TemplateError(f"line {line}: block parameters belong on a block")
-            _check_inline(call, line)
-            target.body.append(Mustache(call, token.kind == "mustache", token.source, token.strip))
-        elif token.kind in ("open", "open_inverse"):
+        elif kind in ("open", "open_inverse"):
             if len(stack) >= MAX_NESTING:
                 raise TemplateError(f"line {line}: blocks are nested too deeply")
-            call, params = _parse_call(token.body, line)
-            _check_block(call, line)
+            call, params = _block_call(token.body, line, block_calls)
             body = Program()
-            if token.kind == "open":
+            if kind == "open":
                 block = Block(call, token.source, params, body, None, token.strip)
             else:
                 # `{{^x}}body{{/x}}`: the body is the inverse, as Handlebars lays it out.
                 block = Block(call, token.source, params, None, body, token.strip)
             target.body.append(block)
             stack.append(_Frame(block, False, body, _opened_by(call)))
-        elif token.kind == "else":
+        elif kind == "else":
             if not stack:
                 raise TemplateError(f"line {line}: {{{{else}}}} outside a block")
             frame = stack[-1]
@@ -244,8 +278,7 @@ def _build(tokens: list[str | _Tag]) -> Program:
                 block.inverse = other
             frame.target = other
             if token.body:
-                call, params = _parse_call(token.body, line)
-                _check_block(call, line)
+                call, params = _block_call(token.body, line, block_calls)
                 chained_body = Program()
                 chained = Block(call, token.source, params, chained_body, None, token.strip)
                 other.body.append(chained)
@@ -261,11 +294,37 @@ def _build(tokens: list[str | _Tag]) -> Program:
                 raise TemplateError(
                     f"line {line}: {{{{/{token.body}}}}} does not close {frame.block.source}"
                 )
-            for block in (*closed, frame.block):
+            frame.block.close_strip = token.strip
+            for block in closed:
                 block.close_strip = token.strip
+        target = stack[-1].target if stack else root
     if stack:
         raise TemplateError(f"unclosed block {stack[-1].block.source}")
     return root
+
+
+def _inline_call(body: str, line: int) -> Call:
+    """The call of a `{{...}}` or `{{{...}}}` tag, checked."""
+    call = _plain_call(body)
+    if call is None:
+        call, params = _parse_call(body, line)
+        if params:
+            raise TemplateError(f"line {line}: block parameters belong on a block")
+    _check_inline(call, line)
+    return call
+
+
+def _block_call(
+    body: str, line: int, known: dict[str, tuple[Call, tuple[str, ...]]]
+) -> tuple[Call, tuple[str, ...]]:
+    """The call and block parameters of a block's opening (or `{{else if}}`) tag, checked."""
+    found = known.get(body)
+    if found is None:
+        call = _plain_call(body)
+        found = (call, ()) if call is not None else _parse_call(body, line)
+        _check_block(found[0], line)
+        known[body] = found
+    return found
 
 
 def _opened_by(call: Call) -> str:
@@ -314,6 +373,31 @@ def _check_arguments(call: Call, line: int) -> None:
     for expression in (*call.params, *(value for _, value in call.hash)):
         if isinstance(expression, Call):
             _check_inline(expression, line)
+
+
+def _plain_call(body: str) -> Call | None:
+    """What `_parse_call` reads in a body of plain paths, read faster; None for other bodies."""
+    found = _PLAIN_CALL.fullmatch(body)
+    if found is None:
+        return None
+    head = _plain_path(found.group(1))
+    if head is None:
+        return None
+    params: list[Expression] = []
+    for text in found.group(2).split():
+        param = _plain_path(text)
+        if param is None:
+            return None
+        params.append(param)
+    return Call(head, tuple(params))
+
+
+def _plain_path(text: str) -> Path | None:
+    parts = tuple(_SEPARATOR.split(text) if "/" in text else text.split("."))
+    # `this` makes a path scoped, or a bad one; a keyword at the end is a literal (or bad).
+    if text.startswith("this") or "this" in parts or parts[-1] in _KEYWORDS:
+        return None
+    return Path(text, parts)
 
 
 def _parse_call(body: str, line: int) -> tuple[Call, tuple[str, ...]]:

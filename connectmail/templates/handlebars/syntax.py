@@ -56,7 +56,12 @@ class _Undefined:
 UNDEFINED: Any = _Undefined()
 
 
-@dataclass(frozen=True)
+# The nodes are slotted and not frozen: a template of a few megabytes has a few hundred thousand
+# of them, and a frozen dataclass takes three times as long to build. Nothing changes a node
+# once the parser has made it but whitespace control, which trims the `Text` nodes.
+
+
+@dataclass(slots=True)
 class Path:
     original: str
     parts: tuple[str, ...]
@@ -71,21 +76,27 @@ class Path:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Literal:
     value: Any
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, init=False)
 class Call:
     head: Expression
-    params: tuple[Expression, ...] = ()
-    hash: tuple[tuple[str, Expression], ...] = ()
+    params: tuple[Expression, ...]
+    hash: tuple[tuple[str, Expression], ...]
+    helper: str | None  # the helper the head names, if it names one (found once, read often)
 
-    @property
-    def helper(self) -> str | None:
-        name = self.head.helper_name if isinstance(self.head, Path) else None
-        return name if name in HELPERS else None
+    def __init__(
+        self,
+        head: Expression,
+        params: tuple[Expression, ...] = (),
+        hash: tuple[tuple[str, Expression], ...] = (),
+    ) -> None:
+        self.head, self.params, self.hash = head, params, hash
+        name = head.helper_name if isinstance(head, Path) else None
+        self.helper = name if name in HELPERS else None
 
 
 Expression = Path | Literal | Call
@@ -99,23 +110,27 @@ class Strip:
     close: bool = False
 
 
-@dataclass
+NO_STRIP = Strip()
+
+
+@dataclass(slots=True, init=False)
 class Text:
     original: str
-    value: str = ""
-    left_stripped: bool = False
-    right_stripped: bool = False
+    value: str
+    left_stripped: bool
+    right_stripped: bool
 
-    def __post_init__(self) -> None:
-        self.value = self.original
+    def __init__(self, original: str) -> None:
+        self.original = self.value = original
+        self.left_stripped = self.right_stripped = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Comment:
     strip: Strip
 
 
-@dataclass
+@dataclass(slots=True)
 class Mustache:
     call: Call
     escaped: bool
@@ -123,13 +138,13 @@ class Mustache:
     strip: Strip
 
 
-@dataclass
+@dataclass(slots=True)
 class Program:
     body: list[Node] = field(default_factory=list)
     chained: bool = False  # the inverse of an `{{else if ...}}`: holds that one block
 
 
-@dataclass
+@dataclass(slots=True)
 class Block:
     call: Call
     source: str
@@ -137,8 +152,8 @@ class Block:
     program: Program | None
     inverse: Program | None
     open_strip: Strip
-    inverse_strip: Strip = Strip()
-    close_strip: Strip = Strip()
+    inverse_strip: Strip = NO_STRIP
+    close_strip: Strip = NO_STRIP
 
 
 Node = Text | Comment | Mustache | Block

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from connectmail.templates.handlebars.syntax import Block, Comment, Mustache, Node, Program, Text
+from connectmail.templates.handlebars.syntax import (
+    Block,
+    Comment,
+    Mustache,
+    Node,
+    Program,
+    Text,
+)
 
 _PREV_LINE = re.compile(r"\r?\n\s*?\Z")
 _PREV_LINE_AT_START = re.compile(r"(?:^|\r?\n)\s*?\Z")
@@ -23,7 +30,7 @@ _ALL_TRAILING = re.compile(r"\s+\Z")
 _LINE_TRAILING = re.compile(r"[ \t]+\Z")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Marks:
     open: bool = False
     close: bool = False
@@ -46,15 +53,21 @@ class _Visitor:
         self.root_seen = True
         body = program.body
         for index, node in enumerate(body):
+            if type(node) is Text:
+                continue  # the common case, first
             marks = self.accept(node)
             if marks is None:
                 continue
-            prev_blank = _is_prev_whitespace(body, index, is_root)
-            next_blank = _is_next_whitespace(body, index, is_root)
             if marks.close:
                 _omit_right(body, index, multiple=True)
             if marks.open:
                 _omit_left(body, index, multiple=True)
+            if marks.inline_standalone or marks.open_standalone or marks.close_standalone:
+                # Both tested on the original text, which trimming leaves as it is.
+                prev_blank = _is_prev_whitespace(body, index, is_root)
+                next_blank = _is_next_whitespace(body, index, is_root)
+            else:
+                continue
             if marks.inline_standalone and prev_blank and next_blank:
                 _omit_right(body, index)
                 _omit_left(body, index)
@@ -72,10 +85,13 @@ class _Visitor:
                 _omit_left(inner.body, None)
 
     def accept(self, node: Node) -> _Marks | None:
+        """What to trim around `node`; None when nothing (text, a mustache without `~`)."""
         if isinstance(node, Text):
             return None
         if isinstance(node, Mustache):
-            return _Marks(open=node.strip.open, close=node.strip.close)
+            # A mustache is never standalone: only its `~` marks trim.
+            strip = node.strip
+            return _Marks(open=strip.open, close=strip.close) if strip.open or strip.close else None
         if isinstance(node, Comment):
             return _Marks(open=node.strip.open, close=node.strip.close, inline_standalone=True)
         return self.block(node)
@@ -124,32 +140,32 @@ class _Visitor:
         return marks
 
 
-def _at(body: list[Node], index: int) -> Node | None:
-    return body[index] if 0 <= index < len(body) else None
-
-
 def _is_prev_whitespace(body: list[Node], index: int | None, is_root: bool) -> bool:
     if index is None:
         index = len(body)
-    previous, sibling = _at(body, index - 1), _at(body, index - 2)
-    if previous is None:
-        return is_root
-    if isinstance(previous, Text):
-        pattern = _PREV_LINE if sibling is not None or not is_root else _PREV_LINE_AT_START
-        return pattern.search(previous.original) is not None
-    return False
+    if index < 1:
+        return is_root  # nothing before
+    previous = body[index - 1]
+    if type(previous) is not Text:
+        return False
+    pattern = _PREV_LINE if index > 1 or not is_root else _PREV_LINE_AT_START
+    return pattern.search(previous.original) is not None
 
 
 def _is_next_whitespace(body: list[Node], index: int | None, is_root: bool) -> bool:
     if index is None:
         index = -1
-    following, sibling = _at(body, index + 1), _at(body, index + 2)
-    if following is None:
-        return is_root
-    if isinstance(following, Text):
-        pattern = _NEXT_LINE if sibling is not None or not is_root else _NEXT_LINE_AT_END
-        return pattern.match(following.original) is not None
-    return False
+    if index + 1 >= len(body):
+        return is_root  # nothing after
+    following = body[index + 1]
+    if type(following) is not Text:
+        return False
+    pattern = _NEXT_LINE if index + 2 < len(body) or not is_root else _NEXT_LINE_AT_END
+    return pattern.match(following.original) is not None
+
+
+def _at(body: list[Node], index: int) -> Node | None:
+    return body[index] if 0 <= index < len(body) else None
 
 
 def _omit_right(body: list[Node], index: int | None, multiple: bool = False) -> None:
