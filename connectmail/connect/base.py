@@ -35,10 +35,9 @@ def client_token(
     ctx: RequestContext,
     params: dict[str, Any],
     token_member: str = "ClientToken",
-    conflict_code: str | None = None,
 ) -> ClientToken | None:
     """The request's client token, scoped to its account and operation, if it has one; reused
-    with another request, it is `conflict_code`, by default the error the operation models."""
+    with another request, it is the conflict error the operation models."""
     if not params.get(token_member):
         return None
     return ClientToken(
@@ -46,7 +45,7 @@ def client_token(
         operation=f"{ctx.service}:{ctx.operation}",
         token=params[token_member],
         request_hash=request_fingerprint(params, token_member),
-        conflict_code=conflict_code or ctx.idempotency_conflict,
+        conflict_code=ctx.idempotency_conflict,
     )
 
 
@@ -63,11 +62,10 @@ class Handlers:
         write: Write,
         *,
         token_member: str = "ClientToken",
-        conflict_code: str | None = None,
     ) -> dict[str, Any]:
         """Run `write` in one transaction, at most once per client token."""
         now = time.time()
-        token = client_token(ctx, params, token_member, conflict_code)
+        token = client_token(ctx, params, token_member)
         ttl = self.settings.idempotency_ttl_seconds
         try:
             return await self.store.write(

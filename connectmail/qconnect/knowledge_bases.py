@@ -26,7 +26,6 @@ class KnowledgeBaseHandlers(Handlers):
             params,
             lambda c, now: knowledge_bases.create(c, scope(ctx), params, now),
             token_member="clientToken",
-            conflict_code="ConflictException",
         )
 
     @operation("GetKnowledgeBase")

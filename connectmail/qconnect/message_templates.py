@@ -72,9 +72,7 @@ class MessageTemplateHandlers(Handlers):
             params,
             lambda c, kb, now: message_templates.create(c, scope(ctx), kb, params, now, limits),
         )
-        return await self.write_once(
-            ctx, params, run, token_member="clientToken", conflict_code="ConflictException"
-        )
+        return await self.write_once(ctx, params, run, token_member="clientToken")
 
     @operation("GetMessageTemplate")
     async def get_message_template(
