@@ -179,11 +179,7 @@ def check_presigned_clock(presigned: Presigned, now: datetime) -> None:
             f"Signature expired: {expiry:{_STAMP}} is now earlier than {now:{_STAMP}} "
             f"(X-Amz-Date {presigned.amz_date} + X-Amz-Expires {presigned.expires} s)."
         )
-    if presigned.signed_at > now + MAX_CLOCK_SKEW:
-        raise invalid_signature(
-            f"Signature not yet current: {presigned.signed_at:{_STAMP}} is still later than "
-            f"{now + MAX_CLOCK_SKEW:{_STAMP}} ({now:{_STAMP}} + 15 min.)"
-        )
+    check_not_ahead(presigned.signed_at, now)
 
 
 def parse_amz_date(headers: dict[str, str]) -> datetime:
@@ -231,6 +227,11 @@ def check_clock(credential: Credential, signed_at: datetime, now: datetime) -> N
             f"Signature expired: {signed_at:{_STAMP}} is now earlier than "
             f"{now - MAX_CLOCK_SKEW:{_STAMP}} ({now:{_STAMP}} - 15 min.)"
         )
+    check_not_ahead(signed_at, now)
+
+
+def check_not_ahead(signed_at: datetime, now: datetime) -> None:
+    """A signature dated more than the allowed skew after `now` is refused."""
     if signed_at > now + MAX_CLOCK_SKEW:
         raise invalid_signature(
             f"Signature not yet current: {signed_at:{_STAMP}} is still later than "
