@@ -103,7 +103,7 @@ def parse() -> tuple[argparse.Namespace, Options]:
             runs=1,
             seconds=1.0,
             connections=8,
-            expected_rate=4000,
+            expected_rate=1500,
             history=5_000,
             delivery_messages=100,
             latency_rate=50,
