@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select
 from connectmail.domain import arns, attached_files, contacts, sent_files
 from connectmail.errors import invalid_request
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.parse import ParsedEmail
+from connectmail.mail.parse import ParsedEmail, fit_address
 from connectmail.store.tables import Record, email_addresses, instances, messages
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables_inbound import attached_files as files_table
@@ -224,6 +224,9 @@ def ingest(
 def thread_parent(connection: Connection, instance: Record, parsed: ParsedEmail) -> Record | None:
     """The contact whose message this one answers: In-Reply-To first, then the newest Reference."""
     candidates = list(dict.fromkeys([*parsed.in_reply_to, *reversed(parsed.references)]))
+    # A header may name any number of ids (a query takes at most 65,535 parameters on
+    # PostgreSQL): the first ones in that order, and the thread's first message, are asked for.
+    candidates = list(dict.fromkeys([*candidates[:MAX_THREAD_REFERENCES], *parsed.references[:1]]))
     if not candidates:
         return None
     rows = connection.execute(
@@ -278,7 +281,11 @@ def _endpoint(address: str, name: str | None) -> dict[str, Any]:
 def _customer(parsed: ParsedEmail, envelope_sender: str | None) -> dict[str, Any] | None:
     if parsed.sender is not None:
         return _endpoint(parsed.sender.address, parsed.sender.name)
-    return _endpoint(envelope_sender, None) if envelope_sender else None
+    # The envelope's sender is checked as the From header's addresses are: `MAIL FROM` takes
+    # what no reply could be sent to (`<postmaster>`, 500 characters).
+    if envelope_sender is None or not fit_address(envelope_sender):
+        return None
+    return _endpoint(envelope_sender, None)
 
 
 def _others(parsed: ParsedEmail, destination: str) -> dict[str, Any]:

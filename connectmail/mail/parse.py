@@ -1,7 +1,9 @@
 """Read a received RFC 5322 message: its parties, subject, bodies, thread headers and attachments.
 
 Parsing is lenient, as mail from the world needs: a malformed header yields nothing rather than
-an error, so a message is never refused for what the `email` package can read around.
+an error, so a message is never refused for what the `email` package can read around. That
+package's header parser raises on some malformed values (`To: Jane <`, `Message-ID: <`); such a
+header is read as plain text instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
@@ -20,12 +23,56 @@ from connectmail.mail.compose import Attachment, html_to_text
 
 # A msg-id as we keep it: angle brackets around printable ASCII (no spaces, no brackets).
 MESSAGE_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,498}>")
-_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"]+@[^\s@<>()\[\],;:\"]+$")
+_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\"\x00-\x1f\x7f]+@[^\s@<>()\[\],;:\"\x00-\x1f\x7f]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # RFC 5321's longest forward-path, 256 octets with its angle brackets.
 MAX_ADDRESS = 254
 MAX_NAME = 256
+# A MIME type as attached_files keeps it (at most 255 characters); anything else is unknown.
+_MIME_TYPE = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,127}$")
+UNKNOWN_TYPE = "application/octet-stream"
+
+
+# The email package's header parser takes time quadratic in a value's length (seconds for a
+# megabyte, minutes for ten): what it reads of a header is cut to this. Message-IDs are found in
+# the header as it came (see `_first`), so a References header of any length keeps them all.
+MAX_PARSED_HEADER = 64 * 1024
+# What the email package's header parser raises on malformed values. Not RecursionError or
+# MemoryError: a message that deep or that large cannot be read at all.
+_PARSER_FAILURES = (AttributeError, IndexError, KeyError, LookupError, TypeError, ValueError)
+
+
+class _UnparsedHeader(UnstructuredHeader):
+    """A header the email package's parser failed on, kept as its text."""
+
+    @property
+    def content_disposition(self) -> str | None:  # what EmailMessage.is_attachment asks
+        return str(self).split(";", 1)[0].strip().lower() or None
+
+
+class _LenientHeaders(HeaderRegistry):
+    """The standard header classes, but a value their parser raises on is read as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._unparsed = type("_UnparsedHeader", (_UnparsedHeader, BaseHeader), {})
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        value = value[:MAX_PARSED_HEADER]
+        try:
+            return super().__call__(name, value)
+        except _PARSER_FAILURES:
+            try:
+                header: BaseHeader = self._unparsed(name, value)
+            except _PARSER_FAILURES:
+                header = self._unparsed(name, "")
+            return header
+
+
+LENIENT = policy.default.clone(header_factory=_LenientHeaders())
+# An attached message's headers written back as they came: refolding would parse them again.
+_AS_RECEIVED = LENIENT.clone(linesep="\r\n", refold_source="none")
 
 
 @dataclass(frozen=True)
@@ -47,40 +94,45 @@ class ParsedEmail:
     text: str | None
     html: str | None
     attachments: tuple[Attachment, ...]
+    # The text/plain body; else, or when it is empty (a blank alternative to an HTML body), the
+    # HTML body as text. Converted while parsing, not when stored: HTML to text can take
+    # seconds (large tables), and storing runs inside a transaction on the database's writer.
+    plain_text: str | None
 
     @property
     def thread_references(self) -> list[str]:
         """The Message-IDs this message answers, oldest first (RFC 5322 section 3.6.4)."""
         return list(self.references or self.in_reply_to[:1])
 
-    @property
-    def plain_text(self) -> str | None:
-        """The text/plain body; else, or when it is empty (a blank alternative to an HTML
-        body), the HTML body as text."""
-        if self.html is not None and not (self.text or "").strip():
-            return html_to_text(self.html)
-        return self.text
-
 
 def parse(raw: bytes) -> ParsedEmail:
-    message = BytesParser(policy=policy.default).parsebytes(raw)
+    message = BytesParser(policy=LENIENT).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     senders = _parties(message, "From")
+    text = _content(text_part) if text_part is not None else None
+    html = _content(html_part) if html_part is not None else None
     return ParsedEmail(
-        message_id=_first_id(message.get("Message-ID")),
-        in_reply_to=tuple(message_ids(message.get("In-Reply-To"))),
-        references=tuple(message_ids(message.get("References"))),
+        message_id=_first_id(_first(message, "Message-ID")),
+        in_reply_to=tuple(message_ids(_first(message, "In-Reply-To"))),
+        references=tuple(message_ids(_first(message, "References"))),
         subject=_text(message.get("Subject")),
         sender=senders[0] if senders else None,
         to=tuple(_parties(message, "To")),
         cc=tuple(_parties(message, "Cc")),
         date=_date(message.get("Date")),
-        text=_content(text_part) if text_part is not None else None,
-        html=_content(html_part) if html_part is not None else None,
+        text=text,
+        html=html,
         attachments=tuple(_attachments(message, {id(text_part), id(html_part)})),
+        plain_text=html_to_text(html) if html is not None and not (text or "").strip() else text,
     )
+
+
+def _first(message: Message, name: str) -> str | None:
+    """The first `name` header's value as it came, unparsed."""
+    wanted = name.lower()
+    return next((str(v) for k, v in message.raw_items() if k.lower() == wanted), None)
 
 
 def message_ids(value: object) -> list[str]:
@@ -118,11 +170,21 @@ def _parties(message: EmailMessage, name: str) -> list[Party]:
         try:
             pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
         except (AttributeError, TypeError, ValueError, IndexError):
-            pairs = getaddresses([str(header)])
+            try:
+                pairs = getaddresses([str(header)])
+            except (TypeError, ValueError, IndexError):
+                pairs = []
         for display_name, address in pairs:
-            if _ADDRESS.match(address or "") and address.isascii() and len(address) <= MAX_ADDRESS:
+            if fit_address(address):
                 parties.append(Party(address, _text(display_name)[:MAX_NAME] or None))
     return parties
+
+
+def fit_address(address: str) -> bool:
+    """Whether `address` can be a contact's endpoint and the address of a reply."""
+    return bool(
+        address and _ADDRESS.match(address) and address.isascii() and len(address) <= MAX_ADDRESS
+    )
 
 
 def _date(value: object) -> float | None:
@@ -139,7 +201,7 @@ def _content(part: Message) -> str:
         content = part.get_content()  # type: ignore[attr-defined]
         if isinstance(content, str):
             return content
-    except (LookupError, ValueError, AssertionError):
+    except (LookupError, ValueError, AssertionError, TypeError, IndexError):
         pass
     payload = part.get_payload(decode=True)
     return payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
@@ -161,7 +223,7 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
     for part in _leaves(message):
         if id(part) in bodies:
             continue
-        filename = part.get_filename()
+        filename = _file_name(part)
         disposition = part.get_content_disposition()
         content_type = part.get_content_type()
         if (
@@ -175,6 +237,8 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
         ):
             continue  # a body fragment, not a file
         count += 1
+        if not _MIME_TYPE.match(content_type):
+            content_type = UNKNOWN_TYPE
         yield Attachment(
             name=safe_file_name(filename, content_type, count),
             content_type=content_type,
@@ -182,11 +246,18 @@ def _attachments(message: EmailMessage, bodies: set[int]) -> Iterator[Attachment
         )
 
 
+def _file_name(part: Message) -> str | None:
+    try:
+        return part.get_filename()
+    except (LookupError, ValueError, TypeError, IndexError):  # RFC 2231 parameters gone wrong
+        return None
+
+
 def _bytes(part: Message) -> bytes:
     if part.get_content_type() == "message/rfc822":
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            return bytes(inner[0].as_bytes(policy=policy.SMTP))
+            return bytes(inner[0].as_bytes(policy=_AS_RECEIVED))
         return b""
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""

@@ -6,7 +6,6 @@ import asyncio
 import random
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +14,7 @@ import aiosmtplib
 
 from tests.support.connect import Outpost, make_outpost
 from tests.support.databases import postgres_database
-from tests.support.inbound import deliver, smtp_port
+from tests.support.inbound import deliver, received_search, smtp_port
 from tests.support.proxy import CuttableProxy
 from tests.support.server import ServerProcess
 
@@ -35,15 +34,7 @@ def email(to: str, subject: str) -> EmailMessage:
 def subjects(outpost: Outpost) -> list[str]:
     paginator = outpost.client.get_paginator("search_contacts")
     found = []
-    for page in paginator.paginate(
-        InstanceId=outpost.instance_id,
-        TimeRange={
-            "Type": "INITIATION_TIMESTAMP",
-            "StartTime": datetime.now(UTC) - timedelta(hours=1),
-            "EndTime": datetime.now(UTC) + timedelta(hours=1),
-        },
-        SearchCriteria={"InitiationMethods": ["INBOUND"]},
-    ):
+    for page in paginator.paginate(**received_search(outpost.instance_id)):
         found += [
             c["SegmentAttributes"]["connect:EmailSubject"]["ValueString"] for c in page["Contacts"]
         ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import make_msgid
@@ -15,7 +14,14 @@ import aiosmtplib
 import pytest
 
 from tests.support.connect import Outpost, make_outpost, unique_address
-from tests.support.inbound import deliver, download, file_bytes, references, smtp_port
+from tests.support.inbound import (
+    deliver,
+    download,
+    file_bytes,
+    received_search,
+    references,
+    smtp_port,
+)
 from tests.support.server import ServerProcess
 
 LIMIT = 200_000
@@ -49,15 +55,7 @@ def email(to: str, subject: str = "Hello", body: str = "Hi there", **headers: st
 
 
 def inbound_contacts(outpost: Outpost) -> list[dict[str, Any]]:
-    found = outpost.client.search_contacts(
-        InstanceId=outpost.instance_id,
-        TimeRange={
-            "Type": "INITIATION_TIMESTAMP",
-            "StartTime": datetime.now(UTC) - timedelta(hours=1),
-            "EndTime": datetime.now(UTC) + timedelta(hours=1),
-        },
-        SearchCriteria={"InitiationMethods": ["INBOUND"]},
-    )
+    found = outpost.client.search_contacts(**received_search(outpost.instance_id))
     return list(found["Contacts"])
 
 

@@ -7,12 +7,27 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import aiosmtplib
 
 from tests.support.server import ServerProcess
+
+
+def received_search(instance_id: str) -> dict[str, Any]:
+    """SearchContacts' arguments for the instance's received (INBOUND) contacts of the last
+    hour."""
+    return {
+        "InstanceId": instance_id,
+        "TimeRange": {
+            "Type": "INITIATION_TIMESTAMP",
+            "StartTime": datetime.now(UTC) - timedelta(hours=1),
+            "EndTime": datetime.now(UTC) + timedelta(hours=1),
+        },
+        "SearchCriteria": {"InitiationMethods": ["INBOUND"]},
+    }
 
 
 def smtp_port(server: ServerProcess) -> int:
