@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -28,10 +29,20 @@ class InboundEmailHandlers(Handlers):
         request = start_email.prepare(params)
         files = [await self._attachment(ctx, source) for source in request.attachments]
         expiry = self.settings.expiry_policy()
+        # The message is composed and parsed in a thread before the write, not by the
+        # database's writer (on SQLite, every write waited for an HTML body's plain text).
+        composed: start_email.Composed | None = None
+        destination = await self.store.read(
+            lambda c: start_email.read_destination(c, ctx.account_id, ctx.region, request)
+        )
+        if destination is not None:
+            composed = await asyncio.to_thread(
+                start_email.compose_for, request, destination, files, time.time()
+            )
 
         def start(c: Connection, now: float) -> dict[str, Any]:
             instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
-            return start_email.start(c, instance, request, files, now, expiry)
+            return start_email.start(c, instance, request, files, now, expiry, composed)
 
         return await self.write_once(ctx, params, start)
 

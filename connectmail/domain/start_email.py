@@ -11,12 +11,19 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from connectmail.domain import arns, attached_files, contacts, email_addresses, inbound
+from connectmail.domain import (
+    arns,
+    attached_files,
+    contacts,
+    email_addresses,
+    inbound,
+    instances,
+)
 from connectmail.domain.outbound import CONTENT_TYPES, Mailbox
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.mail.addresses import checked_address, checked_text
 from connectmail.mail.compose import Attachment, compose
-from connectmail.mail.parse import message_ids, parse
+from connectmail.mail.parse import ParsedEmail, message_ids, parse
 from connectmail.store.tables import Record
 
 MAX_RECIPIENTS = 50
@@ -134,20 +141,32 @@ def _mailbox(value: dict[str, Any], member: str) -> Mailbox:
     return Mailbox(address, name or None)
 
 
-def start(
-    connection: Connection,
-    instance: Record,
-    request: StartEmailRequest,
-    attachments: list[Attachment],
-    now: float,
-    expiry: contacts.ExpiryPolicy,
-) -> dict[str, Any]:
-    destination = email_addresses.find(connection, instance, request.destination)
-    if destination is None:
-        raise invalid_request(
-            f"DestinationEmailAddress {request.destination} is not an email address of "
-            f"instance {instance.id}."
-        )
+def read_destination(
+    connection: Connection, account_id: str, region: str, request: StartEmailRequest
+) -> Record | None:
+    """The request's destination address as the store holds it now; None when there is no
+    such instance or address (the write says which, after its client token's check)."""
+    try:
+        instance = instances.require(connection, account_id, region, request.instance_id)
+    except ServiceError:
+        return None
+    return email_addresses.find(connection, instance, request.destination)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The message as `destination` (address, display name) receives it, and its parse."""
+
+    destination: tuple[str, str | None]
+    raw: bytes
+    parsed: ParsedEmail
+
+
+def compose_for(
+    request: StartEmailRequest, destination: Record, attachments: list[Attachment], now: float
+) -> Composed:
+    """The message composed and parsed: the slow part of a start (an HTML body's plain text
+    takes seconds for a large one), run before the write, outside the database's writer."""
     domain = destination.address.split("@", 1)[1]
     spec = {
         "from": request.customer.as_json(),
@@ -166,7 +185,36 @@ def start(
         "date": now,
     }
     raw = compose(spec, attachments)
+    return Composed((destination.address, destination.display_name), raw, parse(raw))
+
+
+def start(
+    connection: Connection,
+    instance: Record,
+    request: StartEmailRequest,
+    attachments: list[Attachment],
+    now: float,
+    expiry: contacts.ExpiryPolicy,
+    composed: Composed | None = None,
+) -> dict[str, Any]:
+    """Make the contact. `composed` is the message made before the write; it is made here
+    when there is none, or when the destination changed since (its display name is in it)."""
+    destination = email_addresses.find(connection, instance, request.destination)
+    if destination is None:
+        raise invalid_request(
+            f"DestinationEmailAddress {request.destination} is not an email address of "
+            f"instance {instance.id}."
+        )
+    if composed is None or composed.destination != (destination.address, destination.display_name):
+        composed = compose_for(request, destination, attachments, now)
     contact_id = inbound.ingest(
-        connection, instance, destination, raw, parse(raw), now, expiry, fields=request.fields
+        connection,
+        instance,
+        destination,
+        composed.raw,
+        composed.parsed,
+        now,
+        expiry,
+        fields=request.fields,
     )
     return {"ContactId": contact_id}

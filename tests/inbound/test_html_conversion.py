@@ -1,16 +1,21 @@
 """A received HTML body is turned into message.txt without holding up the database.
 
 HTML to text takes seconds for a large body of tables (a report, a newsletter). It used to run
-inside the message's write, on SQLite's only writer, so every API write waited for it.
+inside the message's write, on SQLite's only writer, so every API write waited for it: for mail
+received over SMTP and for StartEmailContact alike.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
-from tests.support.connect import make_outpost
+import pytest
+
+from tests.support.connect import Outpost, make_outpost
 from tests.support.inbound import SmtpReply, deliver, file_bytes, references
 from tests.support.server import ServerProcess
 
@@ -23,45 +28,76 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def test_api_writes_go_on_while_a_large_html_body_is_converted(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path, ["--smtp-port", "0"]).start()
-    try:
-        assert server.process is not None
-        client = server.client()
-        outpost = make_outpost(client)
-        html = "".join(f"<table><tr><td>row {n}</td></tr></table>\r\n" for n in range(ROWS))
-        data = (
-            b"From: reports@example.org\r\nSubject: Daily report\r\n"
-            b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html.encode()
-        )
-        replies: list[SmtpReply] = []
-        sending = threading.Thread(
-            target=lambda: replies.append(deliver(server, data, recipients=[outpost.sender]))
-        )
-        before = cpu_seconds(server.process.pid)
-        sending.start()
-        # Converting those rows takes the server seconds of CPU (reading and parsing them, a
-        # few tenths): once it has spent 0.8 s on the message it is surely converting it.
-        while cpu_seconds(server.process.pid) - before < 0.8 and sending.is_alive():
-            sending.join(0.02)
-        assert sending.is_alive(), "the message was stored before it could be observed"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    started = ServerProcess(tmp_path_factory.mktemp("html"), ["--smtp-port", "0"]).start()
+    yield started
+    started.stop()
 
-        contact_id = outpost.contact()  # a write, while the conversion goes on
-        assert sending.is_alive(), "the API's write waited for the received message"
 
-        sending.join()
-        (reply,) = replies
-        assert reply.accepted, reply.data
-        received = reply.data[1].rsplit(" ", 1)[1] if reply.data else ""
-        contact = client.describe_contact(InstanceId=outpost.instance_id, ContactId=received)
-        (text,) = references(client, outpost.instance_id, received, "EMAIL_MESSAGE_PLAIN_TEXT")
-        plain = file_bytes(
-            client,
-            outpost.instance_id,
-            contact["Contact"]["Arn"],
-            text["EmailMessagePlainText"]["Arn"],
-        ).decode()
-        assert plain.split()[:2] == ["row", "0"] and f"row {ROWS - 1}" in plain
-        assert contact_id != received
-    finally:
-        server.stop()
+def report() -> str:
+    return "".join(f"<table><tr><td>row {n}</td></tr></table>\r\n" for n in range(ROWS))
+
+
+def while_converting(server: ServerProcess, outpost: Outpost, converting: Callable[[], Any]) -> Any:
+    """Run `converting` (which makes the server convert `report()`), make a contact once the
+    server is surely converting, and return what `converting` returned. The contact's write
+    must not wait for the conversion."""
+    assert server.process is not None
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(converting()))
+    before = cpu_seconds(server.process.pid)
+    worker.start()
+    # Converting those rows takes the server seconds of CPU (reading and parsing them, a
+    # few tenths): once it has spent 0.8 s on the message it is surely converting it.
+    while cpu_seconds(server.process.pid) - before < 0.8 and worker.is_alive():
+        worker.join(0.02)
+    assert worker.is_alive(), "the message was stored before it could be observed"
+    outpost.contact()  # a write, while the conversion goes on
+    assert worker.is_alive(), "the API's write waited for the message's conversion"
+    worker.join()
+    (result,) = results
+    return result
+
+
+def plain_text_of(outpost: Outpost, contact_id: str) -> str:
+    client = outpost.client
+    contact = client.describe_contact(InstanceId=outpost.instance_id, ContactId=contact_id)
+    (text,) = references(client, outpost.instance_id, contact_id, "EMAIL_MESSAGE_PLAIN_TEXT")
+    arn = text["EmailMessagePlainText"]["Arn"]
+    return file_bytes(client, outpost.instance_id, contact["Contact"]["Arn"], arn).decode()
+
+
+def test_api_writes_go_on_while_a_large_html_body_is_converted(server: ServerProcess) -> None:
+    outpost = make_outpost(server.client())
+    data = (
+        b"From: reports@example.org\r\nSubject: Daily report\r\n"
+        b"Content-Type: text/html; charset=utf-8\r\n\r\n" + report().encode()
+    )
+    reply: SmtpReply = while_converting(
+        server, outpost, lambda: deliver(server, data, recipients=[outpost.sender])
+    )
+    assert reply.accepted, reply.data
+    received = reply.data[1].rsplit(" ", 1)[1] if reply.data else ""
+    plain = plain_text_of(outpost, received)
+    assert plain.split()[:2] == ["row", "0"] and f"row {ROWS - 1}" in plain
+
+
+def test_api_writes_go_on_while_start_email_contact_converts_its_html(
+    server: ServerProcess,
+) -> None:
+    outpost = make_outpost(server.client())
+    params = {
+        "InstanceId": outpost.instance_id,
+        "FromEmailAddress": {"EmailAddress": "reports@example.org"},
+        "DestinationEmailAddress": outpost.sender,
+        "EmailMessage": {
+            "MessageSourceType": "RAW",
+            "RawMessage": {"Subject": "Daily report", "Body": report(), "ContentType": "text/html"},
+        },
+    }
+    started = while_converting(
+        server, outpost, lambda: outpost.client.start_email_contact(**params)
+    )
+    plain = plain_text_of(outpost, started["ContactId"])
+    assert plain.split()[:2] == ["row", "0"] and f"row {ROWS - 1}" in plain
