@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hmac
 import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Connection, delete, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Connection, delete, false, literal, select
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -81,7 +80,7 @@ class AdminApi:
             return None
         try:
             key_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             raise _unauthorized() from None
         principal = await self._keys.principal(key_id)
         if principal is None or not hmac.compare_digest(principal.secret_access_key, secret):
@@ -117,10 +116,14 @@ class AdminApi:
         conditions: list[ColumnElement[bool]] = []
         if account is not None:
             conditions.append(mailbox.c.account_id == account)
-        if "contact_id" in filters:
-            conditions.append(mailbox.c.contact_id == filters["contact_id"])
-        if "message_id" in filters:
-            conditions.append(mailbox.c.rfc_message_id == filters["message_id"])
+        for name, column in (
+            ("contact_id", mailbox.c.contact_id),
+            ("message_id", mailbox.c.rfc_message_id),
+        ):
+            if name in filters:
+                value = filters[name]
+                # No id holds a NUL, which PostgreSQL refuses in a parameter: none matches.
+                conditions.append(column == value if "\x00" not in value else false())
         to = filters.get("to")
 
         def query(c: Connection) -> list[dict[str, Any]]:

@@ -61,11 +61,14 @@ def _settings(**overrides: object) -> Settings:
         return Settings(**given)  # type: ignore[arg-type]
     except ValidationError as exc:
         for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else "settings"
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            if not error["loc"]:  # a rule over several settings: its message names them
+                console.print(f"Invalid settings: {reason}", markup=False, soft_wrap=True)
+                continue
+            name = str(error["loc"][0])
             where = f"CONNECTMAIL_{name.upper()}"
             if name in overrides:  # the command has an option for it
                 where = f"{OPTIONS.get(name, '--' + name.replace('_', '-'))} or {where}"
-            reason = str(error["msg"]).removeprefix("Value error, ")
             console.print(f"Invalid {name} ({where}): {reason}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -95,6 +98,29 @@ def _require_database(settings: Settings) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(1)
+
+
+def _check_stored_credentials(settings: Settings) -> None:
+    """A credentials file that cannot be read (cut short by a full disk, edited by hand) as one
+    line and exit 1, not a traceback; the secret it may hold is not repeated."""
+    path = settings.data_dir / accounts.CREDENTIALS_FILE
+    if settings.configured_credentials is not None or not path.is_file():
+        return
+    try:
+        accounts.root_credentials(settings.data_dir, None)
+    except (ValueError, KeyError, TypeError) as exc:
+        reason = "not a JSON object"
+        if isinstance(exc, KeyError):
+            reason = f"no {exc}"
+        elif isinstance(exc, orjson.JSONDecodeError):
+            reason = f"not JSON ({exc})"
+        console.print(
+            f"Cannot read the root credentials in {path}: {reason}; it holds account_id, "
+            "access_key_id and secret_access_key as a JSON object.",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -145,11 +171,13 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _check_stored_credentials(settings)
     if settings.workers > 1:
         _serve_workers(settings)
         return
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         sock = bind(settings.host, settings.port)
+    _check_smtp_port(settings)
     with _starting("Cannot start"):
         application = build_application(settings)
     smtp = describe_address(application.inbound) if application.inbound is not None else None
@@ -161,6 +189,7 @@ def _serve_workers(settings: Settings) -> None:
     """Several processes on one port, each building its app from the settings passed down."""
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         reserved = _reserve(settings.host, settings.port)
+    _check_smtp_port(settings)
     with _starting("Cannot start"):
         root, generated = prepare(settings)
     if settings.smtp_port == 0:  # the workers must agree on one port
@@ -175,6 +204,16 @@ def _serve_workers(settings: Settings) -> None:
     reserved.close()
     if code:
         raise typer.Exit(code)
+
+
+def _check_smtp_port(settings: Settings) -> None:
+    """Refuse an inbound SMTP port something listens on, in one line naming it, before the
+    database is touched; with workers, each would otherwise die of it with a traceback."""
+    if not settings.smtp_port:  # none, or 0: a free one is picked
+        return
+    host = settings.smtp_host or settings.host
+    with _starting(f"Cannot listen for SMTP on {host}:{settings.smtp_port}"):
+        bind(host, settings.smtp_port, listen=False).close()
 
 
 def _reserve(host: str, port: int) -> socket.socket:
@@ -274,6 +313,7 @@ def credentials(data_dir: DataDir = None) -> None:
             soft_wrap=True,
         )
         raise typer.Exit(1)
+    _check_stored_credentials(settings)
     root, _ = accounts.root_credentials(settings.data_dir, configured)
     typer.echo(_exports(root))
 
@@ -319,13 +359,13 @@ def keys_create(
             document = orjson.loads(policy.read_bytes())
             parse_policy(document)
         except (OSError, orjson.JSONDecodeError, PolicyError) as exc:
-            console.print(f"Invalid policy {policy}: {exc}", markup=False)
+            console.print(f"Invalid policy {policy}: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
     store = _open(data_dir, database_url)
     try:
         created = store.write_now(lambda c: accounts.create_key(c, account, document))
     except LookupError as exc:
-        console.print(str(exc), markup=False)
+        console.print(str(exc), markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
     finally:
         store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -23,6 +23,10 @@ from connectmail.templates.content import Limits as TemplateLimits
 Port = Annotated[int, Field(ge=0, le=65535)]
 # A list setting: JSON (`["a@example.com"]`) or, as a user first writes it, comma-separated.
 Names = Annotated[list[str], NoDecode]
+# The levels both uvicorn and the logging module know.
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+# The database drivers connectmail ships: another would fail at start-up for want of a module.
+DATABASE_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
 class Settings(BaseSettings):
@@ -40,15 +44,15 @@ class Settings(BaseSettings):
     relay: str | None = None
     # Postfix's default_destination_concurrency_limit. With 8, connections waited on
     # connectmail's own work between SMTP replies, and the relay idled a third of the time.
-    relay_connections: int = 20
-    relay_timeout_seconds: float = 30.0
+    relay_connections: Annotated[int, Field(ge=1)] = 20
+    relay_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
     deliver: bool = True
 
     access_key_id: str | None = None
     secret_access_key: str | None = None
     account_id: str | None = None
 
-    max_request_bytes: int = 64 * 1024 * 1024
+    max_request_bytes: Annotated[int, Field(ge=1)] = 64 * 1024 * 1024
     # How long a request's line and headers may take to arrive, and how long its body may send
     # nothing, before the connection is closed.
     request_head_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -60,9 +64,11 @@ class Settings(BaseSettings):
     max_contact_expiry_minutes: int = 90 * 24 * 60
     idempotency_ttl_seconds: float = 24 * 3600.0
 
-    delivery_lease_seconds: float = 60.0
+    # Positive, each: at 0 a worker claimed no rows and sent nothing, and a lease was lost as
+    # soon as it was taken (renewed without pause).
+    delivery_lease_seconds: Annotated[float, Field(gt=0)] = 60.0
     delivery_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
-    delivery_concurrency: int = 64
+    delivery_concurrency: Annotated[int, Field(ge=1)] = 64
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     give_up_after_seconds: float = 24 * 3600.0
@@ -74,7 +80,7 @@ class Settings(BaseSettings):
     limits: str = "unlimited"
     # Processes serving the API; each runs its own delivery worker unless --no-deliver.
     workers: Annotated[int, Field(ge=1)] = 1
-    maintenance_interval_seconds: float = 600.0
+    maintenance_interval_seconds: Annotated[float, Field(gt=0)] = 600.0
     # PostgreSQL: how often to look for busy tables changed by as many rows as they had at
     # their last ANALYZE (`maintenance.STALE_FRACTION`), and analyze them (0: leave
     # statistics to autovacuum).
@@ -86,7 +92,8 @@ class Settings(BaseSettings):
     smtp_port: Port | None = None
     smtp_host: str | None = None  # default: the API's host
     smtp_hostname: str = "connectmail"  # the name in the SMTP greeting
-    max_inbound_message_bytes: int = 10 * 1024 * 1024
+    # At 0 or below aiosmtpd took any size (0) or refused every message (SIZE -1).
+    max_inbound_message_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
     # The base of presigned file URLs (default: the Host the API was called at, over http).
     public_url: str | None = None
     # Hosts (glob patterns) StartEmailContact may fetch Attachments[].S3Url from.
@@ -101,6 +108,31 @@ class Settings(BaseSettings):
                 return orjson.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"choose one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
+    @field_validator("account_id")
+    @classmethod
+    def _account_id(cls, value: str | None) -> str | None:
+        # It goes into every ARN, which AWS's clients and policies read as 12 digits.
+        if value is not None and not (len(value) == 12 and value.isascii() and value.isdigit()):
+            raise ValueError("an AWS account id is 12 digits")
+        return value
+
+    @model_validator(mode="after")
+    def _root_credentials(self) -> Settings:
+        # One of the pair alone would be ignored, and a root account of its own generated.
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            raise ValueError(
+                "CONNECTMAIL_ACCESS_KEY_ID and CONNECTMAIL_SECRET_ACCESS_KEY go together: "
+                "give both, or neither to keep generated credentials in the data directory"
+            )
+        return self
 
     @field_validator("limits")
     @classmethod
@@ -121,11 +153,14 @@ class Settings(BaseSettings):
     def _database_url(cls, value: str | None) -> str | None:
         if value:
             try:
-                backend = make_url(value).get_backend_name()
+                url = make_url(value)
             except ArgumentError:
-                backend = None
-            if backend not in ("sqlite", "postgresql", "postgres"):
+                url = None
+            if url is None or url.drivername not in DATABASE_DRIVERS:
                 raise ValueError("must be sqlite:///path or postgresql://user@host/db")
+            if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+                # Every connection and process would have a database of its own.
+                raise ValueError("SQLite needs a file: sqlite:///path")
         return value
 
     @property

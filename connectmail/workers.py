@@ -74,6 +74,10 @@ def serve_app(
 def _worker(settings_json: str, port: int, parent: int, started: Event) -> None:
     from connectmail.server import build_application
 
+    # Ctrl-C in a terminal reaches the whole process group; the supervisor stops the workers
+    # (SIGTERM). Left to its default, asyncio turned the SIGINT uvicorn raises again once it
+    # has shut down into a KeyboardInterrupt: a traceback from each worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(parent,), name="parent-watch", daemon=True).start()
     settings = Settings.model_validate_json(settings_json)
     logging.basicConfig(

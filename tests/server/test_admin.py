@@ -176,3 +176,24 @@ def test_errors_come_in_the_apis_shape(
     assert error.headers["x-amzn-ErrorType"] == error_type
     assert error.headers["x-amzn-RequestId"]
     assert json.loads(error.read())["message"]
+
+
+@pytest.mark.parametrize("name", ["contact_id", "message_id"])
+def test_an_id_with_a_nul_matches_nothing(shared_server: ServerProcess, name: str) -> None:
+    """PostgreSQL refuses a NUL in a parameter: the mailbox answered a bare 500."""
+    status, body = admin(shared_server, f"mailbox?{name}=%00")
+    assert (status, body) == (200, {"Messages": []})
+
+
+@pytest.mark.parametrize("path", ["health", "mailbox"])
+def test_basic_credentials_beyond_ascii_are_unauthorized(
+    shared_server: ServerProcess, path: str
+) -> None:
+    """Not base64 as the decoder saw it (a ValueError of its own): the mailbox answered 500 and
+    health said the database was unavailable."""
+    request = urllib.request.Request(f"{shared_server.endpoint}/_connectmail/{path}")
+    request.add_header("Authorization", "Basic \xe9t\xe9")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=15)
+    assert refused.value.code == 401
+    assert refused.value.headers["x-amzn-ErrorType"] == "UnauthorizedException"

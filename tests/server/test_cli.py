@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,17 @@ from tests.support.cli import connectmail
         (["--relay", "smtp://mail.example.com:99999"], "--relay"),
         (["--database-url", "garbage"], "--database-url"),
         (["--database-url", "mysql://u@h/db"], "--database-url"),
+        # Not shipped: passed the check, then a traceback at start-up.
+        (["--database-url", "postgresql+asyncpg://u@h/db"], "--database-url"),
+        # In memory: every connection got a database of its own (a traceback at start-up).
+        (["--database-url", "sqlite://"], "--database-url"),
+        (["--database-url", "sqlite:///:memory:"], "--database-url"),
         (["--port", "-5"], "--port"),
         (["--port", "70000"], "--port"),
         (["--workers", "0"], "--workers"),
         (["--smtp-port", "-1"], "--smtp-port"),
+        # Every inbound message was refused, and SIZE -1 advertised.
+        (["--max-inbound-message-bytes", "-1"], "--max-inbound-message-bytes"),
         (["--limits", "foo"], "--limits"),
     ],
 )
@@ -158,3 +166,94 @@ def test_list_settings_may_be_comma_separated(tmp_path: Path) -> None:
         },
     ).stdout
     assert shown.strip() == "['a@example.com', 'b@example.com'] ['files.example.com']"
+
+
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [
+        # uvicorn and logging know other names; either refusing one was a traceback.
+        ({"CONNECTMAIL_LOG_LEVEL": "verbose"}, "CONNECTMAIL_LOG_LEVEL"),
+        ({"CONNECTMAIL_ACCOUNT_ID": "root"}, "CONNECTMAIL_ACCOUNT_ID"),
+        # One of the pair alone was ignored: a root account of its own was generated.
+        ({"CONNECTMAIL_ACCESS_KEY_ID": "AKIAEXAMPLEROOT00001"}, "CONNECTMAIL_SECRET_ACCESS_KEY"),
+        ({"CONNECTMAIL_SECRET_ACCESS_KEY": "secret"}, "CONNECTMAIL_ACCESS_KEY_ID"),
+    ],
+)
+def test_bad_environment_settings_are_refused_before_starting(
+    tmp_path: Path, env: dict[str, str], shown: str
+) -> None:
+    data = tmp_path / "data"
+    result = connectmail("serve", "--port", "0", "--data-dir", str(data), check=False, env=env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Invalid ") and shown in line
+    assert not data.exists()
+
+
+def test_a_database_driver_not_shipped_is_refused(tmp_path: Path) -> None:
+    """postgresql+asyncpg passed the check and failed at start-up with a traceback."""
+    url = "postgresql+asyncpg://me:s3cret@127.0.0.1/test"
+    result = connectmail(
+        "serve", "--data-dir", str(tmp_path / "data"), "--database-url", url, check=False
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Invalid database_url (--database-url") and "s3cret" not in line
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_smtp_port_in_use_is_one_line(tmp_path: Path, workers: str) -> None:
+    """With --workers each worker died of it with a traceback, after the server had said it
+    was listening; alone, the line did not say which port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = connectmail(
+            "serve", "--port", "0", "--data-dir", str(tmp_path), "--smtp-port", str(port),
+            "--workers", workers, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Cannot listen for SMTP on 127.0.0.1:{port}:")
+
+
+def test_an_unreadable_policy_is_one_line(tmp_path: Path) -> None:
+    """The message was wrapped at the terminal's width, mid-path."""
+    missing = tmp_path / ("a-long-directory-name-" * 4) / "policy.json"
+    result = connectmail(
+        "keys", "create", "--account", "000000000000", "--policy", str(missing), check=False
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Invalid policy {missing}:")
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["credentials"]])
+@pytest.mark.parametrize("kept", [b'{"account_id": "1234', b'{"account_id": "123456789012"}'])
+def test_a_damaged_credentials_file_is_one_line(
+    tmp_path: Path, command: list[str], kept: bytes
+) -> None:
+    """Cut short (a full disk) or edited by hand, it was a traceback."""
+    (tmp_path / "credentials.json").write_bytes(kept)
+    result = connectmail(*command, "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Cannot read the root credentials in {tmp_path}")
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "CONNECTMAIL_DELIVERY_CONCURRENCY",  # 0: no row claimed, nothing ever sent
+        "CONNECTMAIL_DELIVERY_LEASE_SECONDS",  # 0: a lease lost as soon as taken
+        "CONNECTMAIL_RELAY_CONNECTIONS",  # 0: no connection to send over
+        "CONNECTMAIL_RELAY_TIMEOUT_SECONDS",
+        "CONNECTMAIL_MAINTENANCE_INTERVAL_SECONDS",  # 0: housekeeping without pause
+    ],
+)
+def test_delivery_numbers_must_be_positive(tmp_path: Path, variable: str) -> None:
+    result = connectmail("worker", "--data-dir", str(tmp_path), check=False, env={variable: "0"})
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Invalid ") and f"({variable})" in line

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
-import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -131,24 +134,47 @@ def alive(pid: int) -> bool:
         return False
 
 
-def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
-    """Each worker binds the inbound SMTP port; one taken by another program lets none start,
-    and restarting them would only fail again."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        result = connectmail(
-            "serve",
-            "--port",
-            "0",
-            "--workers",
-            "2",
-            "--smtp-port",
-            str(taken.getsockname()[1]),
-            "--data-dir",
-            str(tmp_path / "data"),
-            check=False,
-        )
-    assert result.returncode == 1
-    assert "before it served; stopping" in result.stderr
-    assert result.stderr.count("starting another") == 0
+def listening(pid: int, port: str) -> bool:
+    """Whether process `pid` has a socket listening on `port` (one of its own, not inherited)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for row in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        local_port, state, inode = int(fields[1].split(":")[1], 16), fields[3], fields[9]
+        if local_port == int(port) and state == "0A" and inode in inodes:
+            return True
+    return False
+
+
+def test_ctrl_c_stops_the_workers_quietly(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C signals the whole process group: each worker ended in a
+    KeyboardInterrupt traceback."""
+    data = tmp_path / "data"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "connectmail", "serve", "--port", "0", "--workers", "2",
+         "--data-dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[int] = []
+        while time.monotonic() < deadline:
+            if (data / "server.json").exists():
+                port = json.loads((data / "server.json").read_text())["endpoint"].split(":")[-1]
+                workers = workers_of(server.pid)
+                if len(workers) == 2 and all(listening(pid, port) for pid in workers):
+                    break
+            time.sleep(0.1)
+        assert len(workers) == 2
+        os.killpg(server.pid, signal.SIGINT)
+        output, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert server.returncode == 0
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
