@@ -193,7 +193,9 @@ def _serve_workers(settings: Settings) -> None:
     with _starting("Cannot start"):
         root, generated = prepare(settings)
     if settings.smtp_port == 0:  # the workers must agree on one port
-        probe = bind(settings.smtp_host or settings.host, 0, listen=False)
+        host = settings.smtp_host or settings.host
+        with _starting(f"Cannot listen for SMTP on {host}:0"):
+            probe = bind(host, 0, listen=False)
         settings.smtp_port = probe.getsockname()[1]
         probe.close()
     smtp = None
@@ -207,9 +209,10 @@ def _serve_workers(settings: Settings) -> None:
 
 
 def _check_smtp_port(settings: Settings) -> None:
-    """Refuse an inbound SMTP port something listens on, in one line naming it, before the
-    database is touched; with workers, each would otherwise die of it with a traceback."""
-    if not settings.smtp_port:  # none, or 0: a free one is picked
+    """Refuse an inbound SMTP port something listens on, or an address not this machine's, in
+    one line naming it, before the database is touched; with workers, each would otherwise die
+    of it with a traceback. Port 0 (a free one) is probed too, for the address."""
+    if settings.smtp_port is None:
         return
     host = settings.smtp_host or settings.host
     with _starting(f"Cannot listen for SMTP on {host}:{settings.smtp_port}"):

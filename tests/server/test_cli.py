@@ -218,6 +218,19 @@ def test_an_smtp_port_in_use_is_one_line(tmp_path: Path, workers: str) -> None:
     assert line.startswith(f"Cannot listen for SMTP on 127.0.0.1:{port}:")
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_smtp_host_that_cannot_be_used_is_one_line(tmp_path: Path, workers: str) -> None:
+    """An address not on this machine (TEST-NET-1): with --workers and a port picked for the
+    workers, the probe for it was a traceback."""
+    result = connectmail(
+        "serve", "--port", "0", "--data-dir", str(tmp_path), "--smtp-port", "0",
+        "--smtp-host", "192.0.2.1", "--workers", workers, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Cannot listen for SMTP on 192.0.2.1:0:")
+
+
 def test_an_unreadable_policy_is_one_line(tmp_path: Path) -> None:
     """The message was wrapped at the terminal's width, mid-path."""
     missing = tmp_path / ("a-long-directory-name-" * 4) / "policy.json"
