@@ -189,15 +189,10 @@ def _serve_workers(settings: Settings) -> None:
     """Several processes on one port, each building its app from the settings passed down."""
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         reserved = _reserve(settings.host, settings.port)
-    _check_smtp_port(settings)
+    # The workers must agree on one SMTP port: for 0, the one the check found free.
+    settings.smtp_port = _check_smtp_port(settings)
     with _starting("Cannot start"):
         root, generated = prepare(settings)
-    if settings.smtp_port == 0:  # the workers must agree on one port
-        host = settings.smtp_host or settings.host
-        with _starting(f"Cannot listen for SMTP on {host}:0"):
-            probe = bind(host, 0, listen=False)
-        settings.smtp_port = probe.getsockname()[1]
-        probe.close()
     smtp = None
     if settings.smtp_port is not None:
         smtp = f"{settings.smtp_host or settings.host}:{settings.smtp_port}"
@@ -208,15 +203,18 @@ def _serve_workers(settings: Settings) -> None:
         raise typer.Exit(code)
 
 
-def _check_smtp_port(settings: Settings) -> None:
+def _check_smtp_port(settings: Settings) -> int | None:
     """Refuse an inbound SMTP port something listens on, or an address not this machine's, in
     one line naming it, before the database is touched; with workers, each would otherwise die
-    of it with a traceback. Port 0 (a free one) is probed too, for the address."""
+    of it with a traceback. The port found free: the one given, or for 0 one picked."""
     if settings.smtp_port is None:
-        return
+        return None
     host = settings.smtp_host or settings.host
     with _starting(f"Cannot listen for SMTP on {host}:{settings.smtp_port}"):
-        bind(host, settings.smtp_port, listen=False).close()
+        probe = bind(host, settings.smtp_port, listen=False)
+    with probe:
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _reserve(host: str, port: int) -> socket.socket:
