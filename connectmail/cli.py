@@ -7,7 +7,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -15,16 +15,17 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectmail import standalone
 from connectmail.access.policy import PolicyError, parse_policy
 from connectmail.config import Settings
 from connectmail.domain import accounts
-from connectmail.inbound.smtp import describe_address
-from connectmail.server import build_application, open_store, prepare
 from connectmail.sockets import bind
 from connectmail.store.database import sqlite_file
-from connectmail.store.store import Store
-from connectmail.workers import Supervisor, serve_app
+
+# The server's modules (the API and its models, delivery, inbound SMTP, uvicorn) are imported
+# by the commands that run them: `accounts create`, `keys create` and `credentials` have no
+# use for them, and importing them was a third of each such command's time.
+if TYPE_CHECKING:
+    from connectmail.store.store import Store
 
 app = typer.Typer(
     help="Amazon Connect's email channel, self-hosted.", no_args_is_help=True, add_completion=False
@@ -175,6 +176,10 @@ def serve(
     if settings.workers > 1:
         _serve_workers(settings)
         return
+    from connectmail.inbound.smtp import describe_address
+    from connectmail.server import build_application
+    from connectmail.workers import serve_app
+
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         sock = bind(settings.host, settings.port)
     _check_smtp_port(settings)
@@ -187,6 +192,9 @@ def serve(
 
 def _serve_workers(settings: Settings) -> None:
     """Several processes on one port, each building its app from the settings passed down."""
+    from connectmail.server import prepare
+    from connectmail.workers import Supervisor
+
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         reserved = _reserve(settings.host, settings.port)
     # The workers must agree on one SMTP port: for 0, the one the check found free.
@@ -296,8 +304,10 @@ def worker(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from connectmail import standalone
+
     with _starting("Cannot open the database"):
-        store = open_store(settings)
+        store = settings.open_store()
     standalone.main(settings, store)
 
 
@@ -329,7 +339,7 @@ def _open(data_dir: Path | None, database_url: str | None) -> Store:
     settings = _settings(data_dir=data_dir, database_url=database_url)
     _require_database(settings)
     with _starting("Cannot open the database"):
-        return open_store(settings)
+        return settings.open_store()
 
 
 @accounts_app.command("create")

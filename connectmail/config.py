@@ -18,6 +18,7 @@ from connectmail.delivery.worker import DeliveryPolicy
 from connectmail.domain.accounts import Credentials
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.domain.outbound import OutboundPolicy
+from connectmail.store.store import Store
 from connectmail.templates.content import Limits as TemplateLimits
 
 Port = Annotated[int, Field(ge=0, le=65535)]
@@ -185,6 +186,17 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    def open_store(self) -> Store:
+        """The store these settings name, its schema brought to the newest revision."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        store = Store(
+            self.resolved_database_url,
+            outage_deadline=self.database_outage_seconds,
+            lock_wait=self.lock_wait_seconds,
+        )
+        store.migrate()
+        return store
 
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(

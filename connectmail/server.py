@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from connectmail import heap
 from connectmail.access.guards import Throttle, authorize
+from connectmail.access.key_store import DatabaseKeyStore
 from connectmail.access.throttling import PROFILES
 from connectmail.admin import PREFIX, AdminApi
 from connectmail.aws.api import AwsApi, Guard, Receive, Scope, Send
@@ -29,17 +30,6 @@ from connectmail.qconnect import qconnect_service
 from connectmail.store.store import Store
 
 log = logging.getLogger(__name__)
-
-
-def open_store(settings: Settings) -> Store:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(
-        settings.resolved_database_url,
-        outage_deadline=settings.database_outage_seconds,
-        lock_wait=settings.lock_wait_seconds,
-    )
-    store.migrate()
-    return store
 
 
 def build_transport(settings: Settings, store: Store) -> Transport:
@@ -103,10 +93,10 @@ class Application:
 
 
 def build_application(settings: Settings) -> Application:
-    store = open_store(settings)
+    store = settings.open_store()
     root, generated = accounts.root_credentials(settings.data_dir, settings.configured_credentials)
     store.write_now(lambda c: accounts.register(c, root, root=True))
-    keys = accounts.DatabaseKeyStore(store)
+    keys = DatabaseKeyStore(store)
     deps = Deps(store=store, settings=settings)
     worker: DeliveryWorker | None = None
     bell: OutboxBell | None = None
@@ -159,7 +149,7 @@ def build_application(settings: Settings) -> Application:
 
 def prepare(settings: Settings) -> tuple[accounts.Credentials, bool]:
     """What the parent of several workers does once: migrate, make the root credentials."""
-    store = open_store(settings)
+    store = settings.open_store()
     try:
         root, generated = accounts.root_credentials(
             settings.data_dir, settings.configured_credentials

@@ -66,5 +66,5 @@ def _commit_watch(url: str, wake: Callable[[], None]) -> CommitWatch | None:
 
 
 def main(settings: Settings, store: Store) -> None:
-    """Deliver from `store` (opened and migrated: `server.open_store`) until SIGTERM or SIGINT."""
+    """Deliver from `store` (opened and migrated: `Settings.open_store`) until SIGTERM or SIGINT."""
     uvloop.run(run_worker(settings, store))

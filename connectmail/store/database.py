@@ -13,9 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -105,13 +103,37 @@ def _unicode_lower(text: object) -> object:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision; safe when several processes start at once."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    """Bring the schema to the newest revision; safe when several processes start at once.
+
+    A database already there is left without asking Alembic, whose imports and scripts took
+    half a second of every start and of every command that opens the database."""
     with _migration_lock(engine), engine.connect() as connection:
+        if current_revision(connection) == head_revision():
+            return
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+def head_revision() -> str:
+    """The newest migration's revision. Each is named for its file's number (`0006` in
+    `0006_content_modified.py`), and each follows the one numbered before it."""
+    files = (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    return max(path.name[:4] for path in files)
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at (None before the first migration)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    connection.rollback()
+    return None if revision is None else str(revision)
 
 
 @contextmanager

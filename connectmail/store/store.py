@@ -24,9 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import psycopg
 from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -52,6 +51,9 @@ from connectmail.store.groups import (
     settle,
     waited_too_long,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +368,8 @@ class Store:
                 if reused:
                     connection = self._idle.pop()
                 else:
+                    import psycopg  # PostgreSQL's only: SQLite's processes do without it
+
                     # Autocommit: the batch opens its transaction (see groups.LoopBatch).
                     connection = await psycopg.AsyncConnection.connect(
                         self._conninfo, autocommit=True

@@ -11,6 +11,7 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import Connection
 
+from connectmail.access.key_store import DatabaseKeyStore
 from connectmail.aws.api import Principal
 from connectmail.domain import accounts
 from connectmail.store.store import Store
@@ -51,7 +52,7 @@ def key(store: CountedStore) -> accounts.Credentials:
 def test_requests_arriving_together_share_one_lookup_and_a_key_in_use_never_waits(
     store: CountedStore, key: accounts.Credentials
 ) -> None:
-    keys = accounts.DatabaseKeyStore(store, ttl_seconds=1.0)
+    keys = DatabaseKeyStore(store, ttl_seconds=1.0)
 
     async def run() -> None:
         found = await asyncio.gather(*(keys.principal(key.access_key_id) for _ in range(50)))
@@ -76,7 +77,7 @@ def test_requests_arriving_together_share_one_lookup_and_a_key_in_use_never_wait
 
 def test_an_unknown_key_is_refused_and_found_once_created(store: CountedStore) -> None:
     key = accounts.new_credentials("111122223333")
-    keys = accounts.DatabaseKeyStore(store, missing_ttl_seconds=0.1)
+    keys = DatabaseKeyStore(store, missing_ttl_seconds=0.1)
 
     async def run() -> list[Principal | None]:
         missing = await asyncio.gather(*(keys.principal(key.access_key_id) for _ in range(20)))
@@ -94,7 +95,7 @@ def test_an_unknown_key_is_refused_and_found_once_created(store: CountedStore) -
 def test_a_failed_lookup_reaches_every_waiter_and_the_next_request_tries_again(
     store: CountedStore, key: accounts.Credentials
 ) -> None:
-    keys = accounts.DatabaseKeyStore(store)
+    keys = DatabaseKeyStore(store)
 
     async def run() -> None:
         store.fail = True
@@ -113,7 +114,7 @@ def test_a_failed_lookup_reaches_every_waiter_and_the_next_request_tries_again(
 def test_a_request_that_goes_away_does_not_cancel_the_lookup_others_wait_for(
     store: CountedStore, key: accounts.Credentials
 ) -> None:
-    keys = accounts.DatabaseKeyStore(store)
+    keys = DatabaseKeyStore(store)
 
     async def run() -> Principal | None:
         first = asyncio.ensure_future(keys.principal(key.access_key_id))
