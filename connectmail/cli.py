@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -178,7 +178,7 @@ def serve(
         return
     from connectmail.inbound.smtp import describe_address
     from connectmail.server import build_application
-    from connectmail.workers import serve_app
+    from connectmail.workers import AppServer
 
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         sock = bind(settings.host, settings.port)
@@ -186,8 +186,12 @@ def serve(
     with _starting("Cannot start"):
         application = build_application(settings)
     smtp = describe_address(application.inbound) if application.inbound is not None else None
-    _announce(settings, sock, application.root, application.root_generated, smtp)
-    serve_app(application, settings, sock)
+    server = AppServer(application, settings)
+    withdraw = _announce(settings, sock, application.root, application.root_generated, smtp)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        withdraw()
 
 
 def _serve_workers(settings: Settings) -> None:
@@ -204,8 +208,12 @@ def _serve_workers(settings: Settings) -> None:
     smtp = None
     if settings.smtp_port is not None:
         smtp = f"{settings.smtp_host or settings.host}:{settings.smtp_port}"
-    _announce(settings, reserved, root, generated, smtp)
-    code = Supervisor(settings, reserved.getsockname()[1]).run()
+    supervisor = Supervisor(settings, reserved.getsockname()[1])
+    withdraw = _announce(settings, reserved, root, generated, smtp)
+    try:
+        code = supervisor.run()
+    finally:
+        withdraw()
     reserved.close()
     if code:
         raise typer.Exit(code)
@@ -245,7 +253,9 @@ def _announce(
     root: accounts.Credentials,
     generated: bool,
     smtp: str | None,
-) -> None:
+) -> Callable[[], None]:
+    """Print where the server listens and write it to DIR/server.json; what takes the file
+    back once the server has stopped."""
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     endpoint = f"http://{shown_host}:{bound_port}"
@@ -254,7 +264,8 @@ def _announce(
         listening["smtp"] = smtp
     # Written whole or not at all: whoever waits for the file never reads half of it.
     marker = settings.data_dir / "server.json"
-    marker.with_suffix(".tmp").write_bytes(orjson.dumps(listening))
+    content = orjson.dumps(listening)
+    marker.with_suffix(".tmp").write_bytes(content)
     marker.with_suffix(".tmp").replace(marker)
     if generated:
         console.print("Generated root credentials (kept in the data directory):")
@@ -266,6 +277,16 @@ def _announce(
     )
     if smtp is not None:
         console.print(f"inbound SMTP on {smtp}", markup=False, highlight=False)
+    return lambda: _withdraw(marker, content)
+
+
+def _withdraw(marker: Path, content: bytes) -> None:
+    """Remove the server.json a stopped server wrote: left behind, it named a port nothing
+    listened on, which whoever waits for the next start read first. Another server's (one
+    started on the same data directory since) stays."""
+    with contextlib.suppress(OSError):
+        if marker.read_bytes() == content:
+            marker.unlink()
 
 
 def _exports(credentials: accounts.Credentials) -> str:

@@ -48,27 +48,30 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
-class _Server(uvicorn.Server):
-    """uvicorn's server, telling `on_started` once it has started (its lifespan included)."""
+class AppServer(uvicorn.Server):
+    """uvicorn's server for `app` on the configured loop (uvloop; `asyncio.run` would not
+    be), telling `on_started` once it has started (its lifespan included).
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
-        super().__init__(config)
+    SIGTERM stops it from when it is made, so one that comes while it starts stops it once
+    started. (uvicorn shuts down on SIGTERM, then raises it again under the handler it found:
+    the default one ended the process as killed by the signal, exit 143, which scripts and
+    service managers read as a failure. Under this one `run` returns, and the process ends
+    with 0, as `connectmail worker` does.)"""
+
+    def __init__(
+        self, app: object, settings: Settings, on_started: Callable[[], None] = lambda: None
+    ) -> None:
+        super().__init__(uvicorn_config(app, settings))
         self._on_started = on_started
+        signal.signal(signal.SIGTERM, self._stop)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
             self._on_started()
-
-
-def serve_app(
-    app: object,
-    settings: Settings,
-    sock: socket.socket,
-    on_started: Callable[[], None] = lambda: None,
-) -> None:
-    server = _Server(uvicorn_config(app, settings), on_started)
-    server.run(sockets=[sock])  # on the configured loop (uvloop); asyncio.run would not be
 
 
 def _worker(settings_json: str, port: int, parent: int, started: Event) -> None:
@@ -84,7 +87,7 @@ def _worker(settings_json: str, port: int, parent: int, started: Event) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     sock = bind(settings.host, port, reuse_port=True)
-    serve_app(build_application(settings), settings, sock, started.set)
+    AppServer(build_application(settings), settings, started.set).run(sockets=[sock])
 
 
 def _end_with(parent: int, every: float = 0.5) -> None:
@@ -106,6 +109,9 @@ class Supervisor:
         self._processes: list[BaseProcess] = []
         self._started: list[Event] = []
         self._stopping = False
+        # From now on: a signal while the caller announces the server still stops it.
+        for each in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(each, self._stop)
 
     def _start_one(self) -> tuple[BaseProcess, Event]:
         started = self._context.Event()
@@ -123,8 +129,6 @@ class Supervisor:
     def run(self) -> int:
         """Supervise until SIGTERM or SIGINT (0), or until a worker dies before any has
         served (1): the settings or the database do not let one start."""
-        for each in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(each, self._stop)
         workers = [self._start_one() for _ in range(self._count)]
         self._processes = [process for process, _ in workers]
         self._started = [started for _, started in workers]

@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.cli import connectmail
 from tests.support.connect import make_outpost, unique_address
@@ -178,3 +181,76 @@ def test_ctrl_c_stops_the_workers_quietly(tmp_path: Path) -> None:
             server.wait()
     assert server.returncode == 0
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    assert not (data / "server.json").exists()
+
+
+def serving(data: Path, *args: str) -> subprocess.Popen[str]:
+    """`connectmail serve --port 0` on `data`, its output kept."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "connectmail", "serve", "--port", "0", "--data-dir", str(data),
+         *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def announced(data: Path, server: subprocess.Popen[str], *, answering: bool) -> str:
+    """The endpoint in `data`/server.json once it is there (and, if `answering`, once the
+    server answers health there)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and server.poll() is None:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            endpoint = str(json.loads((data / "server.json").read_text())["endpoint"])
+            if not answering:
+                return endpoint
+            with urllib.request.urlopen(f"{endpoint}/_connectmail/health", timeout=5) as answer:
+                if answer.status == 200:
+                    return endpoint
+        time.sleep(0.02)
+    raise AssertionError(f"not announced: {server.poll()}")
+
+
+def stopped(server: subprocess.Popen[str]) -> str:
+    """SIGTERM, as systemd or docker stop sends it; what the server printed."""
+    try:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_stops_the_server_with_0_and_takes_back_server_json(
+    tmp_path: Path, workers: str
+) -> None:
+    """It exited as killed by SIGTERM (143), which service managers and scripts read as a
+    failure, and left a server.json naming a port nothing listened on."""
+    data = tmp_path / "data"
+    server = serving(data, "--workers", workers)
+    announced(data, server, answering=True)
+    output = stopped(server)
+    assert server.returncode == 0, output
+    assert not (data / "server.json").exists()
+
+
+def test_sigterm_while_starting_stops_the_server_with_0(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = serving(data)
+    announced(data, server, answering=False)  # written before uvicorn has started
+    output = stopped(server)
+    assert server.returncode == 0, output
+    assert not (data / "server.json").exists()
+
+
+def test_a_stopped_server_leaves_another_servers_server_json(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    server = serving(data)
+    announced(data, server, answering=True)
+    # Another server started on the same data directory since, and wrote its own.
+    theirs = b'{"endpoint":"http://127.0.0.1:1"}'
+    (data / "server.json").write_bytes(theirs)
+    output = stopped(server)
+    assert server.returncode == 0, output
+    assert (data / "server.json").read_bytes() == theirs
