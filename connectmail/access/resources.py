@@ -28,6 +28,8 @@ def resource_arns(service: str, region: str, account_id: str, params: dict[str, 
     identifiers name, and each other contact it reads."""
     if service == "qconnect":
         return [_wisdom_arn(region, account_id, params)]
+    if isinstance(params.get("resourceArn"), str):  # TagResource and the like name it whole
+        return [params["resourceArn"]]
     instance = params.get("InstanceId")
     if not isinstance(instance, str):
         return ["*"]

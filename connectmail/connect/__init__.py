@@ -10,6 +10,7 @@ from connectmail.connect.email_addresses import EmailAddressHandlers
 from connectmail.connect.inbound_email import InboundEmailHandlers
 from connectmail.connect.instances import InstanceHandlers
 from connectmail.connect.search_contacts import SearchContactsHandlers
+from connectmail.connect.tags import TagHandlers
 from connectmail.domain.file_urls import FileUrls
 
 
@@ -22,6 +23,7 @@ def connect_service(deps: Deps) -> Service:
         InboundEmailHandlers(deps, urls),
         SearchContactsHandlers(deps),
         AttachedFileHandlers(deps, urls),
+        TagHandlers(deps),
     )
     return Service(load_service_model("connect"), handlers)
 

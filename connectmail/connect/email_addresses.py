@@ -46,6 +46,17 @@ class EmailAddressHandlers(Handlers):
 
         return await self.read(search)
 
+    @operation("UpdateEmailAddressMetadata")
+    async def update_email_address_metadata(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def update(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            row = email_addresses.require(c, instance, params["EmailAddressId"])
+            return email_addresses.update_metadata(c, row, params, now)
+
+        return await self.write_once(ctx, params, update)
+
     @operation("DeleteEmailAddress")
     async def delete_email_address(
         self, ctx: RequestContext, params: dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from connectmail.domain import arns, instances
 from connectmail.domain.pagination import decode_token, encode_token
@@ -116,6 +116,21 @@ def metadata(row: Record) -> dict[str, Any]:
         "DisplayName": row.display_name,
         "Description": row.description,
     }
+
+
+def update_metadata(
+    connection: Connection, row: Record, params: dict[str, Any], now: float
+) -> dict[str, Any]:
+    """Change the address's display name or description; what the request leaves out stays."""
+    values: dict[str, Any] = {"modified_at": now}
+    if "DisplayName" in params:
+        values["display_name"] = _display_name(params["DisplayName"])
+    if "Description" in params:
+        values["description"] = params["Description"]
+    connection.execute(
+        update(email_addresses).where(email_addresses.c.id == row.id).values(**values)
+    )
+    return {"EmailAddressId": row.id, "EmailAddressArn": row.arn}
 
 
 def remove(connection: Connection, row: Record) -> None:

@@ -489,3 +489,24 @@ def test_policy_limits_the_mailbox(
     assert admin_as(shared_server, key, "health") == (200, {"status": "ok"})
     status, body = admin_as(shared_server, {**key, "SecretAccessKey": "wrong"}, "health")
     assert status == 401 and "Credentials required" in body["message"]
+
+
+def test_a_key_denied_tagging_one_address_cannot_tag_it(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    """Tagging named no resource for the key's policy, so a Deny on the address did not
+    apply."""
+    outpost = make_outpost(shared_server.client())
+    arn = outpost.client.create_email_address(
+        InstanceId=outpost.instance_id, EmailAddress=f"tagged-{uuid.uuid4().hex[:8]}@example.com"
+    )["EmailAddressArn"]
+    client = make_key(
+        shared_server,
+        tmp_path,
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "connect:TagResource", "Resource": arn},
+    )
+    with pytest.raises(ClientError) as exc:
+        client.tag_resource(resourceArn=arn, tags={"a": "b"})
+    assert code(exc) == "AccessDeniedException"
+    assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {}

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.connect import make_outpost, unique_address
+from tests.support.mail import from_header
 from tests.support.server import ServerProcess
 
 
@@ -234,3 +235,41 @@ def test_arns_must_name_the_instance_they_are_used_in(shared_server: ServerProce
     instance_arn = client.describe_instance(InstanceId=other.instance_id)["Instance"]["Arn"]
     sent = other.send(contact_id=contact_arn, to=to, InstanceId=instance_arn)
     assert sent["ContactId"] == contact_id
+
+
+def test_update_email_address_metadata(shared_server: ServerProcess) -> None:
+    client = shared_server.client()
+    outpost = make_outpost(client)
+    ids = {"InstanceId": outpost.instance_id, "EmailAddressId": outpost.sender_id}
+    client.update_email_address_metadata(**ids, Description="first line support")
+    before = client.describe_email_address(**ids)
+    time.sleep(0.01)
+    answer = client.update_email_address_metadata(
+        **ids, DisplayName="Example Care", ClientToken="rename-1"
+    )
+    assert answer["EmailAddressId"] == outpost.sender_id
+    assert answer["EmailAddressArn"] == before["EmailAddressArn"]
+    after = client.describe_email_address(**ids)
+    assert (after["DisplayName"], after["Description"]) == ("Example Care", "first line support")
+    assert after["ModifiedTimestamp"] > before["ModifiedTimestamp"]
+
+    # The new name is the From name of the mail sent next.
+    to = unique_address("renamed")
+    outpost.send(to=to)
+    deadline = time.monotonic() + 30
+    while not (kept := shared_server.mailbox(to=to)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [from_header(m) for m in kept] == [f"Example Care <{outpost.sender}>"]
+
+    # The same token with another request is refused; nothing changes.
+    with pytest.raises(ClientError) as exc:
+        client.update_email_address_metadata(
+            **ids, DisplayName="Someone Else", ClientToken="rename-1"
+        )
+    assert code(exc) == "IdempotencyException"
+    with pytest.raises(ClientError) as exc:
+        client.update_email_address_metadata(
+            InstanceId=outpost.instance_id, EmailAddressId="no-such-address", DisplayName="x"
+        )
+    assert code(exc) == "ResourceNotFoundException"
+    assert client.describe_email_address(**ids)["DisplayName"] == "Example Care"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from email import message_from_bytes, policy
+from email import message_from_bytes, message_from_string, policy
 from email.header import decode_header, make_header
+from typing import Any
 
 
 def display_name(data: bytes, header: str) -> str:
@@ -19,3 +20,8 @@ def display_name(data: bytes, header: str) -> str:
         return str(parsed.addresses[0].display_name)
     decoded = str(make_header(decode_header(raw)))
     return decoded.rsplit(" <", 1)[0]
+
+
+def from_header(captured: dict[str, Any]) -> str:
+    """The From header of a message in the captured mailbox, as a mail reader shows it."""
+    return str(message_from_string(captured["Raw"], policy=policy.default)["From"])
