@@ -169,6 +169,15 @@ def serve(
         max_inbound_message_bytes=max_inbound_message_bytes,
         workers=workers,
     )
+    if settings.smtp_host is not None and settings.smtp_port is None:
+        # It was ignored: no SMTP server starts without a port, and nothing said so.
+        console.print(
+            "Invalid smtp_host (--smtp-host or CONNECTMAIL_SMTP_HOST): inbound SMTP starts only "
+            "with --smtp-port or CONNECTMAIL_SMTP_PORT (0 picks a free port).",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -35,6 +35,8 @@ from tests.support.cli import connectmail
         # Every inbound message was refused, and SIZE -1 advertised.
         (["--max-inbound-message-bytes", "-1"], "--max-inbound-message-bytes"),
         (["--limits", "foo"], "--limits"),
+        # Ignored: no SMTP server starts without a port.
+        (["--smtp-host", "127.0.0.1"], "--smtp-host"),
     ],
 )
 def test_bad_serve_settings_are_refused_before_anything_is_written(
@@ -177,6 +179,7 @@ def test_list_settings_may_be_comma_separated(tmp_path: Path) -> None:
         # One of the pair alone was ignored: a root account of its own was generated.
         ({"CONNECTMAIL_ACCESS_KEY_ID": "AKIAEXAMPLEROOT00001"}, "CONNECTMAIL_SECRET_ACCESS_KEY"),
         ({"CONNECTMAIL_SECRET_ACCESS_KEY": "secret"}, "CONNECTMAIL_ACCESS_KEY_ID"),
+        ({"CONNECTMAIL_SMTP_HOST": "127.0.0.1"}, "CONNECTMAIL_SMTP_PORT"),
     ],
 )
 def test_bad_environment_settings_are_refused_before_starting(
