@@ -12,11 +12,14 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.support.cli import connectmail
 from tests.support.connect import make_outpost, unique_address
+from tests.support.databases import postgres_database
+from tests.support.proxy import CuttableProxy
 from tests.support.server import ServerProcess, start_worker, stop_worker
 from tests.support.smtp import SmtpSink
 
@@ -254,3 +257,36 @@ def test_a_stopped_server_leaves_another_servers_server_json(tmp_path: Path) -> 
     output = stopped(server)
     assert server.returncode == 0, output
     assert (data / "server.json").read_bytes() == theirs
+
+
+def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
+    """The database goes away once the supervisor has prepared it and before the workers open
+    it: none can start, and starting them again would only fail again."""
+    with postgres_database() as url:
+        target = urlsplit(url)
+        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+        data = tmp_path / "data"
+        try:
+            server = serving(data, "--workers", "2", "--database-url", proxied)
+            # server.json is written once the database is prepared, before the workers start.
+            announced(data, server, answering=False)
+            proxy.cut()
+            output = stopped_by_itself(server)
+        finally:
+            proxy.stop()
+    assert server.returncode == 1, output
+    assert "before it served; stopping" in output
+    assert "starting another" not in output
+    assert not (data / "server.json").exists()
+
+
+def stopped_by_itself(server: subprocess.Popen[str]) -> str:
+    """What the server printed once it exited (killed after 60 s if it does not)."""
+    try:
+        output, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return output
