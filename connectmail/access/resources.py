@@ -15,6 +15,7 @@ from connectmail.domain import arns
 # attached file's operations act on its contact, which AssociatedResourceArn names.
 _CONNECT_CHILDREN = (
     ("ContactId", "contact"),
+    ("InitialContactId", "contact"),
     ("EmailAddressId", "email-address"),
     ("AssociatedResourceArn", "contact"),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from connectmail.aws import Service, bind, load_service_model
 from connectmail.connect.attached_files import AttachedFileHandlers
 from connectmail.connect.base import Deps
+from connectmail.connect.contact_attributes import ContactAttributeHandlers
 from connectmail.connect.contacts import ContactHandlers
 from connectmail.connect.email_addresses import EmailAddressHandlers
 from connectmail.connect.inbound_email import InboundEmailHandlers
@@ -24,6 +25,7 @@ def connect_service(deps: Deps) -> Service:
         SearchContactsHandlers(deps),
         AttachedFileHandlers(deps, urls),
         TagHandlers(deps),
+        ContactAttributeHandlers(deps),
     )
     return Service(load_service_model("connect"), handlers)
 

@@ -510,3 +510,34 @@ def test_a_key_denied_tagging_one_address_cannot_tag_it(
         client.tag_resource(resourceArn=arn, tags={"a": "b"})
     assert code(exc) == "AccessDeniedException"
     assert client.list_tags_for_resource(resourceArn=arn)["tags"] == {}
+
+
+def test_a_key_denied_one_contacts_attributes_cannot_change_them(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    outpost = make_outpost(shared_server.client())
+    contact = outpost.contact(Attributes={"kept": "yes"})
+    scope = instance_scope(shared_server, outpost)
+    client = make_key(
+        shared_server,
+        tmp_path,
+        ALLOW_ALL,
+        {
+            "Effect": "Deny",
+            "Action": "connect:*ContactAttributes",
+            "Resource": f"{scope}/contact/{contact}",
+        },
+    )
+    ids = {"InstanceId": outpost.instance_id, "InitialContactId": contact}
+    for call in (
+        lambda: client.get_contact_attributes(**ids),
+        lambda: client.update_contact_attributes(**ids, Attributes={"kept": "no"}),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDeniedException"
+    assert outpost.client.get_contact_attributes(**ids)["Attributes"] == {"kept": "yes"}
+    # Another contact's are the key's to change.
+    other = {"InstanceId": outpost.instance_id, "InitialContactId": outpost.contact()}
+    client.update_contact_attributes(**other, Attributes={"free": "yes"})
+    assert client.get_contact_attributes(**other)["Attributes"] == {"free": "yes"}
