@@ -529,10 +529,11 @@ def test_a_key_denied_one_contacts_attributes_cannot_change_them(
         },
     )
     ids = {"InstanceId": outpost.instance_id, "InitialContactId": contact}
-    for call in (
+    calls: list[Callable[[], Any]] = [
         lambda: client.get_contact_attributes(**ids),
         lambda: client.update_contact_attributes(**ids, Attributes={"kept": "no"}),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientError) as exc:
             call()
         assert code(exc) == "AccessDeniedException"
