@@ -44,14 +44,19 @@ def while_converting(server: ServerProcess, outpost: Outpost, converting: Callab
     server is surely converting, and return what `converting` returned. The contact's write
     must not wait for the conversion."""
     assert server.process is not None
+    # What one conversion costs the server here: a second to a few on the machines this ran
+    # on. (A fixed 0.8 s was all of it on a fast one, and the write had happened by then.)
+    before = cpu_seconds(server.process.pid)
+    converting()
+    cost = cpu_seconds(server.process.pid) - before
     results: list[Any] = []
     worker = threading.Thread(target=lambda: results.append(converting()))
     before = cpu_seconds(server.process.pid)
     worker.start()
-    # Converting those rows takes the server seconds of CPU (reading and parsing them, a
-    # few tenths): once it has spent 0.8 s on the message it is surely converting it.
-    while cpu_seconds(server.process.pid) - before < 0.8 and worker.is_alive():
-        worker.join(0.02)
+    # Half way through its CPU the server is surely converting the message (reading and
+    # parsing it take a few tenths of the whole), and has the other half to go.
+    while cpu_seconds(server.process.pid) - before < cost / 2 and worker.is_alive():
+        worker.join(0.01)
     assert worker.is_alive(), "the message was stored before it could be observed"
     outpost.contact()  # a write, while the conversion goes on
     assert worker.is_alive(), "the API's write waited for the message's conversion"
