@@ -117,18 +117,24 @@ def contact_for(
     arn: str,
     *,
     missing: str = "ResourceNotFoundException",
+    hold: bool = False,
 ) -> Record:
-    """The EMAIL contact of `instance` whose ARN is `arn` (an AssociatedResourceArn)."""
+    """The EMAIL contact of `instance` whose ARN is `arn` (an AssociatedResourceArn).
+
+    With `hold`, its row is taken until the transaction ends (FOR NO KEY UPDATE on
+    PostgreSQL, as a send takes it; SQLite's write transaction keeps other writers out), so a
+    change to its files and a send of it happen one after the other: a send takes the files it
+    read, and a delete must not remove one of them meanwhile."""
     if not arn.startswith("arn:") or "/contact/" not in arn:
         raise invalid_request(
             f"AssociatedResourceArn must be the ARN of an email contact, not {arn[:256]!r}."
         )
-    row = connection.execute(
-        select(contacts).where(
-            (contacts.c.id == arn.rsplit("/contact/", 1)[1])
-            & (contacts.c.instance_id == instance.id)
-        )
-    ).first()
+    query = select(contacts).where(
+        (contacts.c.id == arn.rsplit("/contact/", 1)[1]) & (contacts.c.instance_id == instance.id)
+    )
+    if hold:
+        query = query.with_for_update(key_share=True)
+    row = connection.execute(query).first()
     if row is None or row.arn != arn:
         raise ServiceError(missing, f"Contact not found: {arn[:256]}")
     if row.channel != "EMAIL":
@@ -162,7 +168,11 @@ def start_upload(
 ) -> Record:
     """Register a file to be uploaded to an unsent email contact (StartAttachedFileUpload)."""
     contact = contact_for(
-        connection, instance, params["AssociatedResourceArn"], missing="InvalidRequestException"
+        connection,
+        instance,
+        params["AssociatedResourceArn"],
+        missing="InvalidRequestException",
+        hold=True,
     )
     if params["FileUseCaseType"] != ATTACHMENT:
         raise invalid_request("Only ATTACHMENT files can be uploaded to an email contact.")
@@ -198,13 +208,26 @@ def start_upload(
             _row(contact, file_id, ATTACHMENT, UPLOAD, name, content_type, size, now)
             | {
                 "status": PROCESSING,
-                "created_by": dumps(params["CreatedBy"]) if params.get("CreatedBy") else None,
+                "created_by": dumps(created_by(params, instance.account_id)),
                 "tags": dumps(params.get("Tags", {})),
                 "position": count,
             }
         )
     )
     return connection.execute(select(attached_files).where(attached_files.c.id == file_id)).one()
+
+
+def created_by(params: dict[str, Any], account_id: str) -> dict[str, str]:
+    """Who made an upload: the agent the request names (ConnectUserArn), else the caller.
+
+    The model's CreatedByInfo: "SDK users cannot populate" AWSIdentityArn, which "is calculated
+    automatically if ConnectUserArn is not provided"; one given in the request is not believed.
+    Callers are an account's keys, which act as its root (as templates' lastModifiedBy says).
+    """
+    agent = (params.get("CreatedBy") or {}).get("ConnectUserArn")
+    if agent:
+        return {"ConnectUserArn": agent}
+    return {"AWSIdentityArn": f"arn:aws:iam::{account_id}:root"}
 
 
 class UploadRefused(Exception):
@@ -267,7 +290,7 @@ def complete_upload(
 
 def remove(connection: Connection, instance: Record, params: dict[str, Any], now: float) -> None:
     """DeleteAttachedFile: the bytes go; the reference stays, as DELETED."""
-    contact = contact_for(connection, instance, params["AssociatedResourceArn"])
+    contact = contact_for(connection, instance, params["AssociatedResourceArn"], hold=True)
     row = require(connection, contact, params["FileId"])
     if row.use_case != ATTACHMENT:
         raise invalid_request("The email message of a contact cannot be deleted, only attachments.")

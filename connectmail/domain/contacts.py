@@ -31,10 +31,18 @@ INITIATION_METHODS = {
     "TASK": {"API"},
 }
 SENDABLE_METHODS = frozenset({"OUTBOUND", "AGENT_REPLY", "FLOW"})
+# The subtype CreateContact gives what it makes (the API reference), as connect:Subtype.
+SUBTYPES = {"VOICE": "connect:ExternalAudio", "TASK": "connect:ExternalTask"}
+SUBTYPE_ATTRIBUTE = "connect:Subtype"
+# Voice contacts StopContact "does not work for" (the API reference).
+UNSTOPPABLE_VOICE_METHODS = frozenset(
+    {"DISCONNECT", "TRANSFER", "QUEUE_TRANSFER", "EXTERNAL_OUTBOUND", "MONITOR"}
+)
 EMAIL_REFERENCE_TYPES = frozenset({"URL", "NUMBER", "STRING", "DATE"})
 TASK_REFERENCE_TYPES = frozenset({"URL", "NUMBER", "STRING", "DATE", "EMAIL", "ATTACHMENT"})
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: `$` also takes a final newline
 MAX_ATTRIBUTE_BYTES = 32_768
+MAX_REFERENCE_BYTES = 4_096  # across all references of a contact (the Reference shape)
 EXPIRY_ATTRIBUTE = "connect:ContactExpiry"
 SUBJECT_ATTRIBUTE = "connect:EmailSubject"
 DELIVERY_ATTRIBUTE = "connectmail:DeliveryStatus"
@@ -90,6 +98,8 @@ def create(
         references, EMAIL_REFERENCE_TYPES if channel == "EMAIL" else TASK_REFERENCE_TYPES
     )
     segment_attributes = dict(params.get("SegmentAttributes", {}))
+    if channel in SUBTYPES:
+        segment_attributes.setdefault(SUBTYPE_ATTRIBUTE, {"ValueString": SUBTYPES[channel]})
     minutes = expiry_minutes(params.get("ExpiryDurationInMinutes"), segment_attributes, expiry)
     completed = params.get("InitiateAs") == "COMPLETED"
     if channel == "EMAIL" and active_quota is not None:
@@ -182,12 +192,17 @@ def check_attributes(attributes: dict[str, str]) -> None:
 
 
 def check_references(references: dict[str, Any], allowed: frozenset[str]) -> None:
+    total = 0
     for key, reference in references.items():
         if reference["Type"] not in allowed:
             raise invalid_request(
                 f"Reference {key[:64]!r} has type {reference['Type']}, which cannot be set "
                 f"when the contact is created; use one of {', '.join(sorted(allowed))}."
             )
+        # Counted as attributes are: every name and every value.
+        total += len(key.encode()) + len((reference.get("Value") or "").encode())
+    if total > MAX_REFERENCE_BYTES:
+        raise invalid_request(f"References exceed {MAX_REFERENCE_BYTES} UTF-8 bytes in total.")
 
 
 def require(
@@ -274,6 +289,10 @@ def mark_sent(connection: Connection, row: Any, values: dict[str, Any]) -> None:
 
 def stop(connection: Connection, instance: Record, params: dict[str, Any], now: float) -> None:
     row = require(connection, instance, params["ContactId"], code="ContactNotFoundException")
+    if row.channel == "VOICE" and row.initiation_method in UNSTOPPABLE_VOICE_METHODS:
+        raise invalid_request(
+            f"StopContact does not work for VOICE contacts initiated by {row.initiation_method}."
+        )
     if not is_active(row, now):
         raise ServiceError("ContactNotFoundException", f"Contact {row.id} is not active.")
     reason = (params.get("DisconnectReason") or {}).get("Code")

@@ -8,6 +8,7 @@ routing steps, AI agents) are refused rather than silently matched against nothi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    type_coerce,
 )
 
 from connectmail.domain.contacts import CREATED, SUBJECT_ATTRIBUTE
@@ -92,17 +92,13 @@ def search(
         conditions.append(false())
     if criteria.get("Name"):
         conditions.append(_name_condition(criteria["Name"], connection.dialect.name))
-    for member, column, path in (
-        ("SearchableContactAttributes", contacts.c.attributes, ()),
-        ("SearchableSegmentAttributes", contacts.c.segment_attributes, ("ValueString",)),
+    for member, column, inner in (
+        ("SearchableContactAttributes", contacts.c.attributes, None),
+        ("SearchableSegmentAttributes", contacts.c.segment_attributes, "ValueString"),
     ):
         if criteria.get(member):
-            document = (
-                cast(column, JSON)
-                if connection.dialect.name == "postgresql"
-                else type_coerce(column, JSON)
-            )
-            conditions.append(_attribute_condition(criteria[member], document, path))
+            values = _AttributeValues(column, inner, connection.dialect.name)
+            conditions.append(_attribute_condition(criteria[member], values))
     query = select(contacts).where(and_(*conditions))
     total = connection.execute(
         select(func.count()).select_from(contacts).where(and_(*conditions))
@@ -214,9 +210,37 @@ def _name_condition(criteria: dict[str, Any], dialect: str) -> ColumnElement[boo
     return or_(*[name == t for t in texts])
 
 
-def _attribute_condition(
-    criteria: dict[str, Any], document: Any, path: tuple[str, ...]
-) -> ColumnElement[bool]:
+@dataclass(frozen=True)
+class _AttributeValues:
+    """The text a JSON object column holds under a key (its `inner` member, if named), or NULL.
+
+    The key is any text a client sends (a segment attribute's name may hold quotes, braces and
+    commas), so it is bound as a value: SQLAlchemy writes JSON paths into SQLite's path syntax
+    (`$."key"`) and PostgreSQL's array literal (`{key,member}`) unescaped, which then named
+    another key, or none, or failed the query.
+    """
+
+    column: ColumnElement[Any]
+    inner: str | None
+    dialect: str
+
+    def of(self, key: str) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            document = cast(self.column, JSON)[key]
+            held: ColumnElement[Any] = (
+                document[self.inner] if self.inner is not None else document
+            ).as_string()
+            return held
+        entry = func.json_each(self.column).table_valued("key", "value").alias("entry")
+        value = (
+            entry.c.value
+            if self.inner is None
+            else func.json_extract(entry.c.value, f"$.{self.inner}")
+        )
+        return select(value).where(entry.c.key == key).scalar_subquery()
+
+
+def _attribute_condition(criteria: dict[str, Any], values: _AttributeValues) -> ColumnElement[bool]:
     """Attributes (kept as JSON text) whose value for a key is one of the values given.
 
     A contact without the key holds none of its values (so MATCH_NONE keeps it), not
@@ -224,7 +248,7 @@ def _attribute_condition(
     """
     held = []
     for criterion in criteria.get("Criteria", []):
-        value = document[(criterion["Key"], *path) if path else criterion["Key"]].as_string()
+        value = values.of(criterion["Key"])
         held.append(value.is_not(None) & value.in_(criterion["Values"]))
     if not held:
         return literal(True)
