@@ -413,5 +413,45 @@ def keys_create(
     typer.echo(orjson.dumps(created.as_json(), option=orjson.OPT_INDENT_2).decode())
 
 
+@keys_app.command("list")
+def keys_list(
+    account: Annotated[str, typer.Option("--account", help="The account id.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List an account's access keys (not their secrets) as JSON, oldest first."""
+    store = _open(data_dir, database_url)
+    try:
+        keys = store.read_now(lambda c: accounts.list_keys(c, account))
+    except LookupError as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+    typer.echo(orjson.dumps(keys, option=orjson.OPT_INDENT_2).decode())
+
+
+@keys_app.command("delete")
+def keys_delete(
+    access_key_id: Annotated[str, typer.Argument(help="The access key id.")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Delete an access key: requests signed with it are refused within 5 seconds."""
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    root = settings.configured_credentials
+    if root is None and (settings.data_dir / accounts.CREDENTIALS_FILE).is_file():
+        _check_stored_credentials(settings)
+        root, _ = accounts.root_credentials(settings.data_dir, None)
+    store = _open(data_dir, database_url)
+    try:
+        store.write_now(lambda c: accounts.delete_key(c, access_key_id, root))
+    except (LookupError, accounts.KeyKept) as exc:
+        console.print(str(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.close()
+
+
 def main() -> None:
     app()

@@ -11,14 +11,15 @@ import secrets
 import string
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select
 
 from connectmail.access.policy import parse_policy
-from connectmail.jsontext import dumps
+from connectmail.jsontext import dumps, loads
 from connectmail.store.tables import access_keys, accounts
 from connectmail.store.upsert import insert_ignore
 
@@ -129,3 +130,52 @@ def account_exists(connection: Connection, account_id: str) -> bool:
         connection.execute(select(accounts.c.id).where(accounts.c.id == account_id)).first()
         is not None
     )
+
+
+def list_keys(connection: Connection, account_id: str) -> list[dict[str, Any]]:
+    """The account's access keys, oldest first, without their secrets."""
+    if not account_exists(connection, account_id):
+        raise LookupError(f"no account {account_id}")
+    rows = connection.execute(
+        select(access_keys)
+        .where(access_keys.c.account_id == account_id)
+        .order_by(access_keys.c.created_at, access_keys.c.access_key_id)
+    ).all()
+    return [
+        {
+            "AccessKeyId": row.access_key_id,
+            "Policy": loads(row.policy) if row.policy else None,
+            "CreatedAt": datetime.fromtimestamp(row.created_at, UTC).isoformat(timespec="seconds"),
+        }
+        for row in rows
+    ]
+
+
+class KeyKept(Exception):
+    """A key that deleting would not remove, or would lock its account out."""
+
+
+def delete_key(connection: Connection, access_key_id: str, root: Credentials | None) -> str:
+    """Delete an access key; its account's id. Requests signed with it are refused once the
+    servers' caches of keys let it go (`DatabaseKeyStore`: 5 seconds)."""
+    row = connection.execute(
+        select(access_keys).where(access_keys.c.access_key_id == access_key_id)
+    ).first()
+    if row is None:
+        raise LookupError(f"no access key {access_key_id}")
+    if root is not None and root.access_key_id == access_key_id:
+        raise KeyKept(
+            f"{access_key_id} is the root key of this data directory (credentials.json or "
+            "CONNECTMAIL_ACCESS_KEY_ID): every server start registers it again"
+        )
+    keys = connection.execute(
+        select(func.count())
+        .select_from(access_keys)
+        .where(access_keys.c.account_id == row.account_id)
+    ).scalar_one()
+    if keys == 1:
+        raise KeyKept(
+            f"{access_key_id} is the last key of account {row.account_id}: create another first"
+        )
+    connection.execute(delete(access_keys).where(access_keys.c.access_key_id == access_key_id))
+    return str(row.account_id)

@@ -542,3 +542,52 @@ def test_a_key_denied_one_contacts_attributes_cannot_change_them(
     other = {"InstanceId": outpost.instance_id, "InitialContactId": outpost.contact()}
     client.update_contact_attributes(**other, Attributes={"free": "yes"})
     assert client.get_contact_attributes(**other)["Attributes"] == {"free": "yes"}
+
+
+def test_a_deleted_key_is_refused_and_an_accounts_last_key_is_kept(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    where = ["--data-dir", str(shared_server.data_dir), *database_args(shared_server)]
+    owner = created("accounts", "create", *where)
+    account = owner["AccountId"]
+    policy = {"Effect": "Allow", "Action": "connect:*", "Resource": "*"}
+    second = created(
+        "keys", "create", "--account", account, "--policy", policy_file(tmp_path, policy), *where
+    )
+    listed = json.loads(connectmail("keys", "list", "--account", account, *where).stdout)
+    assert [k["AccessKeyId"] for k in listed] == [owner["AccessKeyId"], second["AccessKeyId"]]
+    assert [k["Policy"] for k in listed] == [
+        None,
+        {"Version": "2012-10-17", "Statement": [policy]},
+    ]
+    assert "SecretAccessKey" not in json.dumps(listed)
+
+    client = as_key(shared_server, second)
+    client.list_instances()
+    connectmail("keys", "delete", second["AccessKeyId"], *where)
+    deadline = time.monotonic() + 15  # the servers' key caches let a key go within 5 s
+    refused = None
+    while refused is None and time.monotonic() < deadline:
+        try:
+            client.list_instances()
+            time.sleep(0.2)
+        except ClientError as exc:
+            refused = exc
+    assert refused is not None
+    assert refused.response["Error"]["Code"] == "UnrecognizedClientException"
+    listed = json.loads(connectmail("keys", "list", "--account", account, *where).stdout)
+    assert [k["AccessKeyId"] for k in listed] == [owner["AccessKeyId"]]
+
+    # Not deleted: an account's last key, the data directory's root key, a key not there.
+    root = shared_server.credentials["aws_access_key_id"]
+    for key, reason in (
+        (owner["AccessKeyId"], f"last key of account {account}"),
+        (root, "root key of this data directory"),
+        ("AKIANOSUCHKEY0000000", "no access key AKIANOSUCHKEY0000000"),
+    ):
+        result = connectmail("keys", "delete", key, *where, check=False)
+        assert result.returncode == 1 and reason in result.stderr, result.stderr
+    as_key(shared_server, owner).list_instances()
+    shared_server.client().list_instances()
+    result = connectmail("keys", "list", "--account", "999999999999", *where, check=False)
+    assert result.returncode == 1 and "no account 999999999999" in result.stderr
