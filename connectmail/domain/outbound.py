@@ -311,7 +311,12 @@ def build(
     }
     if outgoing.file_ids:
         spec["attachments"] = outgoing.spec()
-    recipients = [request.to.address, *[m.address for m in request.cc]]
+    # An address given twice (in To and Cc, or twice in Cc, in any case) gets one copy: one
+    # RCPT, as a mail client sends. The headers keep what the request said.
+    once: dict[str, str] = {}
+    for address in (request.to.address, *(m.address for m in request.cc)):
+        once.setdefault(address.lower(), address)
+    recipients = list(once.values())
     return Accepted(
         message={
             "id": message_id,

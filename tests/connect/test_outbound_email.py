@@ -231,6 +231,20 @@ def test_configured_default_from_address(start_server: Any, relay: SmtpSink) -> 
     assert received.mail_from == configured
 
 
+def test_an_address_given_twice_gets_one_copy(relayed: tuple[ServerProcess, SmtpSink]) -> None:
+    """To and Cc naming one address (in any case) was two RCPTs: a relay that does not merge
+    them delivered the customer two copies."""
+    server, sink = relayed
+    outpost = make_outpost(server.client())
+    to, other = unique_address("twice"), unique_address("other")
+    cc = [{"EmailAddress": to.upper()}, {"EmailAddress": other}, {"EmailAddress": other}]
+    outpost.send(to=to, AdditionalRecipients={"CcEmailAddresses": cc})
+    (received,) = arrived(sink, to)
+    assert received.recipients == [to, other]
+    message = parse(received.data)
+    assert message["To"] == to and message["Cc"] == f"{to.upper()}, {other}, {other}"
+
+
 def test_fifty_recipients_in_all(relayed: tuple[ServerProcess, SmtpSink]) -> None:
     server, sink = relayed
     outpost = make_outpost(server.client())
