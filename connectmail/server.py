@@ -79,6 +79,7 @@ class Application:
                 heap.settle()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.store.stop_waiting()
                 if self.inbound is not None:
                     await self.inbound.stop()
                 if self.worker is not None:

@@ -97,6 +97,8 @@ class Store:
         self._conflict: tuple[type[BaseException], ...] = (IntegrityError, dbapi.IntegrityError)
         self._turn: WriteTurn | NoTurn = WriteTurn(self.url) if self.sqlite else NoTurn()
         self._outage_deadline = outage_deadline
+        # Set when the process stops: a database that is away is not waited for any more.
+        self._stopping = threading.Event()
         # A transaction left open elsewhere (a psql session, a stuck client) must not keep a
         # writer, and every write queued behind it, waiting for as long as it lasts: a
         # writer thread's transaction and the loop's connections give up after `lock_wait`.
@@ -139,7 +141,17 @@ class Store:
     def migrate(self) -> None:
         migrate(self.write_engine)
 
+    def stop_waiting(self) -> None:
+        """Give up on a database that is away, now and from now on, instead of retrying until
+        the outage deadline: the process is stopping. (A stop during an outage took that
+        deadline, 30 s, while the delivery worker's and maintenance's reads retried.)"""
+        self._stopping.set()
+
+    def _gave_up(self, deadline: float) -> bool:
+        return self._stopping.is_set() or time.monotonic() > deadline
+
     def close(self) -> None:
+        self._stopping.set()
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -167,10 +179,10 @@ class Store:
                 with self.read_engine.connect() as connection, connection.begin():
                     return fn(connection)
             except self._outage as exc:
-                if time.monotonic() > deadline:
+                if self._gave_up(deadline):
                     raise StoreUnavailable() from exc
                 log.warning("database read failed, retrying: %s", exc)
-                time.sleep(0.2)
+                self._stopping.wait(0.2)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -230,11 +242,11 @@ class Store:
                         connection.exec_driver_sql(f"SET LOCAL lock_timeout = {self._lock_wait_ms}")
                     return run_group(connection, group, self._outage)
             except self._outage as exc:
-                if time.monotonic() > deadline:
-                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                if self._gave_up(deadline):
+                    log.error("database unavailable: %s", exc)
                     return [(False, StoreUnavailable()) for _ in group]
                 log.warning("database write failed, retrying the group: %s", exc)
-                time.sleep(0.2)
+                self._stopping.wait(0.2)
 
     def _finish(self, group: list[Pending], outcomes: list[Outcome]) -> list[Pending]:
         """Settle every write that has its outcome; return those to run again (conflicts)."""
@@ -298,8 +310,8 @@ class Store:
                     )
                     return outcomes
             except self._outage as exc:
-                if time.monotonic() > deadline:
-                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                if self._gave_up(deadline):
+                    log.error("database unavailable: %s", exc)
                     return [(False, StoreUnavailable()) for _ in group]
                 log.warning("database write failed, retrying the group: %s", exc)
             finally:
@@ -390,8 +402,8 @@ class Store:
             except self._outage as exc:
                 if connection is not None:
                     connection.pgconn.finish()
-                if time.monotonic() > deadline:
-                    log.error("database unavailable for %.0fs: %s", self._outage_deadline, exc)
+                if self._gave_up(deadline):
+                    log.error("database unavailable: %s", exc)
                     return [(False, StoreUnavailable()) for _ in group]
                 log.warning("database write failed, retrying the group: %s", exc)
                 if reused:

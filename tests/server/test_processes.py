@@ -290,3 +290,31 @@ def stopped_by_itself(server: subprocess.Popen[str]) -> str:
             server.kill()
             server.wait()
     return output
+
+
+def test_a_server_whose_database_is_away_stops_at_once(tmp_path: Path) -> None:
+    """SIGTERM during an outage waited for the outage deadline (CONNECTMAIL_DATABASE_OUTAGE_
+    SECONDS, 30 s by default): the delivery worker's and maintenance's reads kept retrying."""
+    with postgres_database() as url:
+        target = urlsplit(url)
+        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+        data = tmp_path / "data"
+        env = {**os.environ, "CONNECTMAIL_DATABASE_OUTAGE_SECONDS": "120"}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "connectmail", "serve", "--port", "0", "--data-dir",
+             str(data), "--database-url", proxied],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        try:
+            announced(data, server, answering=True)
+            proxy.cut()
+            time.sleep(2)  # the worker's claims and maintenance's reads are retrying by now
+            server.send_signal(signal.SIGTERM)
+            output, _ = server.communicate(timeout=30)  # far less than the deadline
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+            proxy.stop()
+    assert server.returncode == 0, output
