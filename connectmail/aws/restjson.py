@@ -7,6 +7,7 @@ Input members are bound from the URI, the query string, headers or the JSON body
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import re
 from collections.abc import Callable
@@ -337,7 +338,13 @@ def _decode_json(body: bytes, operation: Operation) -> Any:
 
 def _timestamp(value: Any, iso: bool) -> Any:
     """Epoch seconds, or for an `iso8601` member RFC 3339 in UTC with milliseconds and a `Z`,
-    as AWS writes it (Smithy's date-time takes no offset: strict parsers refuse `+00:00`)."""
+    as AWS writes it (Smithy's date-time takes no offset: strict parsers refuse `+00:00`).
+
+    A client token's stored answer comes back as JSON, its times as text: they are written
+    in the member's format too, so a replay answers what the first request did."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = parse_timestamp(value)
     if isinstance(value, datetime):
         if not iso:
             return value.timestamp()

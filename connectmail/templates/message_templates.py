@@ -62,6 +62,7 @@ def create(
     if not name:
         raise validation("A message template needs a name.")
     channel_subtype = params["channelSubtype"]
+    _check_source(channel_subtype, params)
     body = params.get("content") or {}  # checked by the handler (see the module's docstring)
     tags.check(params.get("tags") or {})
     _check_name_free(connection, knowledge_base, name)
@@ -104,6 +105,16 @@ def create(
     template = find(connection, knowledge_base, template_id)
     assert template is not None
     return {"messageTemplate": describe(knowledge_base, Selected(template))}
+
+
+def _check_source(channel_subtype: str, params: dict[str, Any]) -> None:
+    """A source configuration is WhatsApp's template at Meta: 'Only set this argument for
+    WHATSAPP channel subtype' (CreateMessageTemplate, UpdateMessageTemplate)."""
+    if params.get("sourceConfiguration") is not None and channel_subtype != "WHATSAPP":
+        raise validation(
+            f"Message templates of channel subtype {channel_subtype} take no "
+            "sourceConfiguration; only WHATSAPP templates have one."
+        )
 
 
 def _check_name_free(
@@ -218,6 +229,7 @@ def update_draft(
 ) -> dict[str, Any]:
     """UpdateMessageTemplate: change what was given of the draft; versions stay as they are."""
     template, _ = require(connection, scope, knowledge_base, params["messageTemplateId"])
+    _check_source(template.channel_subtype, params)
     body = params["content"] if "content" in params else loads(template.content)
     language = params.get("language", template.language)
     defaults = (

@@ -1,21 +1,25 @@
 """SearchMessageTemplates: queries on name and description, filters on the documented fields.
 
 Each result is a template at one qualifier: `$LATEST` (the draft) unless a `qualifier`
-filter asks for `$ACTIVE_VERSION` or version numbers. Filters must all hold; of the queries,
-any may match (case-insensitively). A knowledge base holds at most a few hundred templates,
-so the search reads them all; a page starts after the last result of the one before (its
-token holds that result's place in the order), so templates deleted between pages shift
-no other onto a page already read.
+filter asks for `$ACTIVE_VERSION` or version numbers (any of them, for a PREFIX filter), each
+version once. Filters must all hold (a qualifier filter on any qualifier naming the result:
+the active version is also its number); of the queries, any may match (case-insensitively).
+A knowledge base holds at most a few hundred templates, so the search reads them all; a page
+starts after the last result of the one before (its token holds that result's place in the
+order, with at most the first 200 characters of its value), so templates deleted between
+pages shift no other onto a page already read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from connectmail.domain.pagination import decode_token, encode_token
+from connectmail.errors import ServiceError
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
 from connectmail.templates.errors import validation
@@ -40,6 +44,15 @@ FILTER_FIELDS = frozenset(
 )
 
 
+# Not a qualifier: every version of a template, for a PREFIX filter on qualifiers.
+_EVERY_VERSION = "*"
+# Between the values of a field with many (grouping values): below any character they keep.
+_SEPARATOR = "\x01"
+# A page's token holds at most this much of its last result's value: a template's grouping
+# values can be thousands of characters, and a NextToken is at most 2,048.
+_TOKEN_PREFIX = 200
+
+
 @dataclass(frozen=True)
 class _Entry:
     selected: Selected
@@ -47,11 +60,11 @@ class _Entry:
     rank: int  # of the qualifier among those asked: a template's entries come in that order
     view: dict[str, Any]
 
-    def key(self, order_name: str | None) -> tuple[list[str], float, str, int]:
+    def key(self, order_name: str | None) -> tuple[str, float, str, int]:
         """The entry's place: by the ordering field, then as made, then by qualifier."""
         template = self.selected.template
         values = self.field(order_name) if order_name is not None else []
-        return values, template.created_at, template.id, self.rank
+        return _text(values), template.created_at, template.id, self.rank
 
     def field(self, name: str) -> list[str]:
         """The values of a field (a list, as grouping values are many; empty when absent)."""
@@ -65,7 +78,15 @@ class _Entry:
         if value is None:
             return []
         values = value if isinstance(value, list) else [value]
-        return [item.isoformat() if hasattr(item, "isoformat") else str(item) for item in values]
+        return [_shown(item) for item in values]
+
+
+def _shown(value: Any) -> str:
+    """A value as the API shows it: times as RFC 3339 in UTC with milliseconds and a `Z`, so
+    that a time a response gave is one a filter can name (and their text orders as they do)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(value)
 
 
 def search(
@@ -95,45 +116,84 @@ def search(
         if all(_holds(entry, condition) for condition in filters)
         and (not queries or any(_matches(entry, query) for query in queries))
     ]
+    keys = [entry.key(order_name) for entry in matching]
     if order_name is not None:
         # Stable, also reversed: entries that tie keep the order they were made in.
-        matching.sort(key=lambda entry: entry.field(order_name), reverse=descending)
+        order_of = sorted(range(len(matching)), key=lambda n: keys[n][0], reverse=descending)
+        matching, keys = [matching[n] for n in order_of], [keys[n] for n in order_of]
     following = matching
     if next_token:
-        (values, created_at, template_id), rank = decode_token(
-            next_token, "ValidationException", (([str], float, str), int)
+        prefix, created_at, template_id, rank = _place(next_token)
+        place = (created_at, template_id, rank)
+        # The last result's whole value, unless it is gone or changed since.
+        whole = next(
+            (key[0] for key in keys if key[1:] == place and key[0][:_TOKEN_PREFIX] == prefix),
+            None,
         )
-        after = (values, created_at, template_id, rank)
         following = [
-            entry for entry in matching if _beyond(entry.key(order_name), after, descending)
+            entry
+            for entry, key in zip(matching, keys, strict=True)
+            if _beyond(key, prefix, whole, place, descending)
         ]
     page = following[:max_results]
     token = None
     if len(following) > max_results:
-        values, created_at, template_id, rank = page[-1].key(order_name)
-        token = encode_token([[values, created_at, template_id], rank])
+        text, created_at, template_id, rank = page[-1].key(order_name)
+        token = encode_token([[text[:_TOKEN_PREFIX], created_at, template_id], rank])
     return {"results": [entry.view for entry in page], "nextToken": token}
 
 
+def _place(token: str) -> tuple[str, float, str, int]:
+    """Where a token says the last result was; a token from before 2026-12-08 held the
+    field's values themselves, a list."""
+    try:
+        (prefix, created_at, template_id), rank = decode_token(
+            token, "ValidationException", ((str, float, str), int)
+        )
+    except ServiceError:
+        (values, created_at, template_id), rank = decode_token(
+            token, "ValidationException", (([str], float, str), int)
+        )
+        prefix = _text(values)[:_TOKEN_PREFIX]
+    return prefix, created_at, template_id, rank
+
+
+def _text(values: list[str]) -> str:
+    """One text for a field's values, which orders as the list of them would."""
+    return _SEPARATOR.join(value.replace("\x00", _SEPARATOR) for value in values)
+
+
 def _beyond(
-    key: tuple[list[str], float, str, int],
-    after: tuple[list[str], float, str, int],
+    key: tuple[str, float, str, int],
+    prefix: str,
+    whole: str | None,
+    place: tuple[float, str, int],
     descending: bool,
 ) -> bool:
-    """Whether an entry at `key` comes after the one at `after` in the search's order."""
-    if key[0] != after[0]:
-        return key[0] < after[0] if descending else key[0] > after[0]
-    return key[1:] > after[1:]
+    """Whether an entry at `key` comes after the last result in the search's order: the
+    token's `prefix` of its value orders all but the entries that share it; those go by the
+    whole value, while that result is still there, then by `place`."""
+    mine = key[0][:_TOKEN_PREFIX]
+    if mine == prefix and whole is not None:
+        mine, prefix = key[0], whole
+    if mine != prefix:
+        return mine < prefix if descending else mine > prefix
+    return key[1:] > place
 
 
 def _qualifiers(filters: list[dict[str, Any]]) -> list[str]:
+    """The qualifiers to read each template at, each once, in the order first asked: those
+    the qualifier filters name (all of them for a PREFIX one), else `$LATEST`."""
+    conditions = [condition for condition in filters if condition["name"] == "qualifier"]
     asked = [
         value
-        for condition in filters
-        if condition["name"] == "qualifier" and condition["operator"] == "EQUALS"
+        for condition in conditions
+        if condition["operator"] == "EQUALS"
         for value in condition.get("values") or ()
     ]
-    return list(dict.fromkeys(asked)) or [LATEST]  # each once, in the order first asked
+    if any(condition["operator"] == "PREFIX" for condition in conditions):
+        asked += [LATEST, ACTIVE_VERSION, _EVERY_VERSION]
+    return list(dict.fromkeys(asked)) or [LATEST]
 
 
 def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[str]) -> list[_Entry]:
@@ -143,17 +203,28 @@ def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[st
         .order_by(message_templates.c.created_at, message_templates.c.id)
     ).all()
     versions: dict[tuple[str, int], Record] = {}
+    numbers: dict[str, list[str]] = {}  # of each template's versions, in order
     if any(q != LATEST for q in qualifiers):
         ids = [template.id for template in templates]
         for version in connection.execute(
-            select(message_template_versions).where(
-                message_template_versions.c.template_id.in_(ids)
-            )
+            select(message_template_versions)
+            .where(message_template_versions.c.template_id.in_(ids))
+            .order_by(message_template_versions.c.version)
         ):
             versions[(version.template_id, version.version)] = version
+            numbers.setdefault(version.template_id, []).append(str(version.version))
     entries: list[_Entry] = []
     for template in templates:
-        for rank, qualifier in enumerate(qualifiers):
+        # `$ACTIVE_VERSION` and its number name one version: it is one result, as asked first.
+        found: set[int | None] = set()
+        wanted = [
+            named
+            for qualifier in qualifiers
+            for named in (
+                numbers.get(template.id, []) if qualifier == _EVERY_VERSION else [qualifier]
+            )
+        ]
+        for rank, qualifier in enumerate(wanted):
             selected: Selected | None = None
             if qualifier == LATEST:
                 selected = Selected(template)
@@ -161,19 +232,33 @@ def _entries(connection: Connection, knowledge_base: Record, qualifiers: list[st
                 selected = Selected(template, versions[(template.id, template.active_version)])
             elif qualifier.isdigit() and (template.id, int(qualifier)) in versions:
                 selected = Selected(template, versions[(template.id, int(qualifier))])
-            if selected is not None:
-                view = describe(knowledge_base, selected, details=False)
-                entries.append(_Entry(selected, qualifier, rank, view))
+            if selected is None:
+                continue
+            number = None if selected.version is None else int(selected.version.version)
+            if number in found:
+                continue
+            found.add(number)
+            view = describe(knowledge_base, selected, details=False)
+            entries.append(_Entry(selected, qualifier, rank, view))
     return entries
 
 
+def _names(entry: _Entry) -> list[str]:
+    """The qualifiers that name an entry: `$LATEST`, or its number and, if it is the active
+    version, `$ACTIVE_VERSION`."""
+    version, template = entry.selected.version, entry.selected.template
+    if version is None:
+        return [LATEST]
+    active = [ACTIVE_VERSION] if template.active_version == version.version else []
+    return [str(version.version), *active]
+
+
 def _holds(entry: _Entry, condition: dict[str, Any]) -> bool:
-    values = entry.field(condition["name"])
+    name = condition["name"]
+    values = _names(entry) if name == "qualifier" else entry.field(name)
     if not values:
         return bool(condition.get("includeNoExistence"))
     wanted = condition.get("values") or []
-    if condition["name"] == "qualifier":
-        return True  # already chose the entries
     if condition["operator"] == "PREFIX":
         return any(value.startswith(prefix) for value in values for prefix in wanted)
     return any(value == expected for value in values for expected in wanted)

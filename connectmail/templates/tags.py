@@ -36,8 +36,15 @@ def _resource(connection: Connection, scope: Scope, arn: str) -> tuple[Table, Re
         table = message_templates
         ref = identifiers.template_ref(scope, arn) if arn.startswith("arn:") else None
         key = ref.template_id if ref is not None and ref.qualifier is None else None
-        condition = (message_templates.c.account_id == scope.account_id) & (
-            message_templates.c.knowledge_base_id == (ref.knowledge_base_id if ref else None)
+        # A template's row has no region: its knowledge base's is the one its ARN must name.
+        in_scope = select(knowledge_bases.c.id).where(
+            (knowledge_bases.c.account_id == scope.account_id)
+            & (knowledge_bases.c.region == scope.region)
+        )
+        condition = (
+            (message_templates.c.account_id == scope.account_id)
+            & (message_templates.c.knowledge_base_id == (ref.knowledge_base_id if ref else None))
+            & message_templates.c.knowledge_base_id.in_(in_scope)
         )
     row = None
     if key is not None:

@@ -1,8 +1,9 @@
 """Versions of a message template: frozen copies of the draft, numbered upward; one is active.
 
-Creating a version when the draft has not changed since the newest one answers with that
-version instead of making another, as Amazon Q in Connect documents. Activating a version
-deactivates the one active before; for sending, an unqualified template means the active one.
+Creating a version when the draft (content and configuration) has not changed since the
+newest one answers with that version instead of making another, as Amazon Q in Connect
+documents. Activating a version deactivates the one active before; for sending, an
+unqualified template means the active one.
 """
 
 from __future__ import annotations
@@ -43,7 +44,13 @@ def create(
         .order_by(message_template_versions.c.version.desc())
         .limit(1)
     ).first()
-    if newest is not None and newest.content_sha256 == template.content_sha256:
+    # The checksum leaves the source configuration out (AWS's is of the content, language,
+    # default attributes and attachments), but a version copies it too.
+    if (
+        newest is not None
+        and newest.content_sha256 == template.content_sha256
+        and newest.source_configuration == template.source_configuration
+    ):
         return {"messageTemplate": describe(knowledge_base, Selected(template, newest))}
     count = connection.execute(
         select(func.count())
