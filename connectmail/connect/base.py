@@ -36,13 +36,15 @@ def client_token(
     params: dict[str, Any],
     token_member: str = "ClientToken",
 ) -> ClientToken | None:
-    """The request's client token, scoped to its account and operation, if it has one; reused
-    with another request, it is the conflict error the operation models."""
+    """The request's client token, scoped to its account, region and operation, if it has
+    one; reused with another request, it is the conflict error the operation models. (Each
+    AWS region is a service of its own: the same token in another region is another request,
+    where it replayed the first region's answer.)"""
     if not params.get(token_member):
         return None
     return ClientToken(
         account_id=ctx.account_id,
-        operation=f"{ctx.service}:{ctx.operation}",
+        operation=f"{ctx.region}:{ctx.service}:{ctx.operation}",
         token=params[token_member],
         request_hash=request_fingerprint(params, token_member),
         conflict_code=ctx.idempotency_conflict,

@@ -157,7 +157,8 @@ idempotency_keys = Table(
     "idempotency_keys",
     metadata,
     Column("account_id", String(12), primary_key=True),
-    Column("operation", String(64), primary_key=True),
+    # REGION:SERVICE:Operation: a token is its account's in one region, as in AWS.
+    Column("operation", String(128), primary_key=True),
     Column("token", String(512), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("response", Text, nullable=False),

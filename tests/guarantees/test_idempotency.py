@@ -244,3 +244,29 @@ def test_qconnect_creates_once(server_and_relay: tuple[ServerProcess, SmtpSink])
     assert len({a["messageTemplate"]["messageTemplateId"] for a in answers}) == 1
     listed = qconnect.list_message_templates(knowledgeBaseId=kb_id)
     assert len(listed["messageTemplateSummaries"]) == 1
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "xx-" + "a" * 29])  # the longest taken
+def test_a_token_is_its_regions(shared_server: ServerProcess, region: str) -> None:
+    """The same token in another region replayed the first region's answer: its knowledge
+    base's ARN, and nothing was made where the request asked."""
+    token = f"regional-{uuid.uuid4().hex[:8]}"
+    made = {}
+    for where in ("us-east-1", region):
+        client = shared_server.client("qconnect", region=where)
+        made[where] = client.create_knowledge_base(
+            name="answers", knowledgeBaseType="MESSAGE_TEMPLATES", clientToken=token
+        )["knowledgeBase"]
+        # A retry in the same region is still the same request.
+        again = client.create_knowledge_base(
+            name="answers", knowledgeBaseType="MESSAGE_TEMPLATES", clientToken=token
+        )["knowledgeBase"]
+        assert again["knowledgeBaseId"] == made[where]["knowledgeBaseId"]
+    assert made["us-east-1"]["knowledgeBaseId"] != made[region]["knowledgeBaseId"]
+    assert f":wisdom:{region}:" in made[region]["knowledgeBaseArn"]
+    # And a send, the longest operation name a token is kept under.
+    sent = [
+        make_outpost(shared_server.client(region=where)).send(ClientToken=token)["ContactId"]
+        for where in ("us-east-1", region)
+    ]
+    assert len(set(sent)) == 2
