@@ -20,7 +20,7 @@ from aiosmtplib import SMTPStatus
 from aiosmtplib.email import quote_address
 
 from connectmail.jsontext import dumps
-from connectmail.mail.addresses import is_plain_address
+from connectmail.mail.addresses import envelope_address, is_plain_address
 from connectmail.store.store import Store
 from connectmail.store.tables import mailbox
 from connectmail.store.upsert import insert_ignore
@@ -327,7 +327,7 @@ def _answered(
     if isinstance(error, aiosmtplib.SMTPResponseException):
         rest = (error.code, error.message)
     for recipient in recipients:
-        answer = refused.get(_envelope_address(recipient), rest)
+        answer = refused.get(envelope_address(recipient), rest)
         if answer is None:
             if error is None:
                 outcome.delivered.append(recipient)
@@ -344,19 +344,12 @@ def _answered(
     return outcome
 
 
-def _envelope_address(address: str) -> str:
-    """The address as the envelope compares it: the domain without regard to case, the local
-    part as given (a mailbox may tell its case apart, RFC 5321 2.4)."""
-    local, at, domain = address.rpartition("@")
-    return f"{local}@{domain.lower()}" if at else address
-
-
 async def _transaction(
     client: aiosmtplib.SMTP, envelope: Envelope, refused: dict[str, tuple[int, str]]
 ) -> None:
     """MAIL, one RCPT for each address (an address named twice, as To and Cc, is sent to
     once), DATA: what `SMTP.sendmail` does, without parsing every address twice. `refused`
-    gets the addresses refused at RCPT (by `_envelope_address`), with their answers, as they
+    gets the addresses refused at RCPT (by `envelope_address`), with their answers, as they
     come: they stand when a later step raises. None accepted: no DATA."""
     options = [f"SIZE={len(envelope.data)}".encode()] if client.supports_extension("size") else []
     answer = await client.execute_command(b"MAIL", b"FROM:" + _angle(envelope.mail_from), *options)
@@ -364,7 +357,7 @@ async def _transaction(
         raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, envelope.mail_from)
     addresses: dict[str, str] = {}
     for recipient in envelope.recipients:
-        addresses.setdefault(_envelope_address(recipient), recipient)
+        addresses.setdefault(envelope_address(recipient), recipient)
     for address, recipient in addresses.items():
         answer = await client.execute_command(b"RCPT", b"TO:" + _angle(recipient))
         if answer.code == SMTPStatus.domain_unavailable:

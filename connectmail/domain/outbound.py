@@ -16,7 +16,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select
 from connectmail.domain import arns, attached_files, contacts, email_addresses, instances
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
-from connectmail.mail.addresses import checked_address, checked_text
+from connectmail.mail.addresses import checked_address, checked_text, envelope_address
 from connectmail.mail.threading import reply_subject
 from connectmail.store.prepared import Prepared, for_rows
 from connectmail.store.tables import contacts as contacts_table
@@ -311,11 +311,11 @@ def build(
     }
     if outgoing.file_ids:
         spec["attachments"] = outgoing.spec()
-    # An address given twice (in To and Cc, or twice in Cc, in any case) gets one copy: one
-    # RCPT, as a mail client sends. The headers keep what the request said.
+    # An address given twice (in To and Cc, or twice in Cc, its domain in any case) is one
+    # recipient: one RCPT, one entry in the captured mailbox. The headers keep what was said.
     once: dict[str, str] = {}
     for address in (request.to.address, *(m.address for m in request.cc)):
-        once.setdefault(address.lower(), address)
+        once.setdefault(envelope_address(address), address)
     recipients = list(once.values())
     return Accepted(
         message={

@@ -37,3 +37,10 @@ def checked_text(value: str, member: str) -> str:
     if _CONTROL.search(value):
         raise invalid_request(f"{member} must not contain line breaks or control characters.")
     return value
+
+
+def envelope_address(address: str) -> str:
+    """The address as the envelope compares it: the domain without regard to case, the local
+    part as given (a mailbox may tell its case apart, RFC 5321 2.4)."""
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{domain.lower()}" if at else address
