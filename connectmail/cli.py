@@ -19,7 +19,7 @@ from connectmail.access.policy import PolicyError, parse_policy
 from connectmail.config import Settings
 from connectmail.domain import accounts
 from connectmail.sockets import bind
-from connectmail.store.database import sqlite_file
+from connectmail.store.database import UnknownRevision, sqlite_file
 
 # The server's modules (the API and its models, delivery, inbound SMTP, uvicorn) are imported
 # by the commands that run them: `accounts create`, `keys create` and `credentials` have no
@@ -80,7 +80,7 @@ def _starting(what: str) -> Iterator[None]:
     written, a port that cannot be had) as one line and exit 1, not a traceback."""
     try:
         yield
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, SQLAlchemyError, UnknownRevision) as exc:
         cause = getattr(exc, "orig", None) or exc
         reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         console.print(f"{what}: {reason}", markup=False, soft_wrap=True)

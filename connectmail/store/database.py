@@ -108,8 +108,14 @@ def migrate(engine: Engine) -> None:
     A database already there is left without asking Alembic, whose imports and scripts took
     half a second of every start and of every command that opens the database."""
     with _migration_lock(engine), engine.connect() as connection:
-        if current_revision(connection) == head_revision():
+        current, newest = current_revision(connection), head_revision()
+        if current == newest:
             return
+        if current is not None and current not in _revisions():
+            raise UnknownRevision(
+                f"the database is at schema revision {current}, which this connectmail does "
+                f"not know (its newest is {newest}): a newer connectmail made it"
+            )
         from alembic import command
         from alembic.config import Config
 
@@ -120,11 +126,19 @@ def migrate(engine: Engine) -> None:
         connection.commit()
 
 
+class UnknownRevision(Exception):
+    """The database's schema is at a revision this code has no migration for."""
+
+
 def head_revision() -> str:
     """The newest migration's revision. Each is named for its file's number (`0006` in
     `0006_content_modified.py`), and each follows the one numbered before it."""
+    return max(_revisions())
+
+
+def _revisions() -> set[str]:
     files = (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
-    return max(path.name[:4] for path in files)
+    return {path.name[:4] for path in files}
 
 
 def current_revision(connection: Connection) -> str | None:

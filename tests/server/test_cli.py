@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,23 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Cannot start:") and "Connection refused" in line
+
+
+@pytest.mark.parametrize(
+    "command", [["serve", "--port", "0"], ["accounts", "create"], ["worker"]], ids=" ".join
+)
+def test_a_database_of_a_newer_connectmail_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """A schema revision this code has no migration for was Alembic's traceback."""
+    data = tmp_path / "data"
+    Settings(data_dir=data).open_store().close()
+    with sqlite3.connect(data / "connectmail.db") as database:
+        database.execute("UPDATE alembic_version SET version_num = '0099'")
+    result = connectmail(*command, "--data-dir", str(data), check=False)
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "schema revision 0099" in line and "a newer connectmail made it" in line
+    with sqlite3.connect(data / "connectmail.db") as database:
+        assert database.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
 
 
 def test_a_data_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
