@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -178,16 +179,18 @@ def serve(
             soft_wrap=True,
         )
         raise typer.Exit(2)
+    from connectmail.workers import AppServer, hold_sigterm
+
+    held = hold_sigterm()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     _check_stored_credentials(settings)
     if settings.workers > 1:
-        _serve_workers(settings)
+        _serve_workers(settings, held)
         return
     from connectmail.inbound.smtp import describe_address
     from connectmail.server import build_application
-    from connectmail.workers import AppServer
 
     with _starting(f"Cannot listen on {settings.host}:{settings.port}"):
         sock = bind(settings.host, settings.port)
@@ -195,7 +198,7 @@ def serve(
     with _starting("Cannot start"):
         application = build_application(settings)
     smtp = describe_address(application.inbound) if application.inbound is not None else None
-    server = AppServer(application, settings)
+    server = AppServer(application, settings, held=held)
     withdraw = _announce(settings, sock, application.root, application.root_generated, smtp)
     try:
         server.run(sockets=[sock])
@@ -203,7 +206,7 @@ def serve(
         withdraw()
 
 
-def _serve_workers(settings: Settings) -> None:
+def _serve_workers(settings: Settings, held: threading.Event) -> None:
     """Several processes on one port, each building its app from the settings passed down."""
     from connectmail.server import prepare
     from connectmail.workers import Supervisor
@@ -217,7 +220,7 @@ def _serve_workers(settings: Settings) -> None:
     smtp = None
     if settings.smtp_port is not None:
         smtp = f"{settings.smtp_host or settings.host}:{settings.smtp_port}"
-    supervisor = Supervisor(settings, reserved.getsockname()[1])
+    supervisor = Supervisor(settings, reserved.getsockname()[1], held)
     withdraw = _announce(settings, reserved, root, generated, smtp)
     try:
         code = supervisor.run()

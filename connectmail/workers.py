@@ -48,6 +48,15 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
+def hold_sigterm() -> threading.Event:
+    """From now until a server or supervisor takes SIGTERM over, remember one instead of
+    dying of it; the server stops as soon as it has started. (Before, a SIGTERM in the second
+    a start takes, its imports and migrations, ended the process as killed, exit 143.)"""
+    received = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+    return received
+
+
 class AppServer(uvicorn.Server):
     """uvicorn's server for `app` on the configured loop (uvloop; `asyncio.run` would not
     be), telling `on_started` once it has started (its lifespan included).
@@ -59,11 +68,18 @@ class AppServer(uvicorn.Server):
     with 0, as `connectmail worker` does.)"""
 
     def __init__(
-        self, app: object, settings: Settings, on_started: Callable[[], None] = lambda: None
+        self,
+        app: object,
+        settings: Settings,
+        on_started: Callable[[], None] = lambda: None,
+        *,
+        held: threading.Event | None = None,
     ) -> None:
         super().__init__(uvicorn_config(app, settings))
         self._on_started = on_started
         signal.signal(signal.SIGTERM, self._stop)
+        if held is not None and held.is_set():  # a SIGTERM while it was being made
+            self.should_exit = True
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.should_exit = True
@@ -101,7 +117,7 @@ def _end_with(parent: int, every: float = 0.5) -> None:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, port: int, held: threading.Event | None = None) -> None:
         self._settings_json = settings.model_dump_json()
         self._count = settings.workers
         self._port = port
@@ -112,6 +128,8 @@ class Supervisor:
         # From now on: a signal while the caller announces the server still stops it.
         for each in (signal.SIGTERM, signal.SIGINT):
             signal.signal(each, self._stop)
+        if held is not None and held.is_set():  # a SIGTERM while it was being prepared
+            self._stopping = True
 
     def _start_one(self) -> tuple[BaseProcess, Event]:
         started = self._context.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -318,3 +319,37 @@ def test_a_server_whose_database_is_away_stops_at_once(tmp_path: Path) -> None:
                 server.wait()
             proxy.stop()
     assert server.returncode == 0, output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_before_the_server_is_made_stops_it_once_started(
+    tmp_path: Path, workers: str
+) -> None:
+    """A SIGTERM in the second a start takes (its imports, its migrations) ended the process
+    as killed by it (143). The start is held at the database's migration lock, which every
+    start takes, while the signal comes."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lock = data / "connectmail.db.migrate-lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        server = serving(data, "--workers", workers)
+        deadline = time.monotonic() + 30
+        while not holds_open(server.pid, lock) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert holds_open(server.pid, lock)  # waiting for the lock, after its imports
+        server.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        fcntl.flock(held, fcntl.LOCK_UN)
+    output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert not (data / "server.json").exists()
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                return True
+    return False
