@@ -49,11 +49,18 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
 
 
 def hold_sigterm() -> threading.Event:
-    """From now until a server or supervisor takes SIGTERM over, remember one instead of
-    dying of it; the server stops as soon as it has started. (Before, a SIGTERM in the second
-    a start takes, its imports and migrations, ended the process as killed, exit 143.)"""
+    """From now until a server or supervisor takes SIGTERM over, remember the first one
+    instead of dying of it; the server stops as soon as it has started. (Before, a SIGTERM in
+    the second a start takes, its imports and migrations, ended the process as killed, exit
+    143.) A second one ends the process as before, for a start that hangs (a database host
+    that does not answer)."""
     received = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+
+    def remember(signum: int, frame: FrameType | None) -> None:
+        received.set()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGTERM, remember)
     return received
 
 

@@ -353,3 +353,28 @@ def holds_open(pid: int, path: Path) -> bool:
             if os.readlink(fd) == str(path):
                 return True
     return False
+
+
+def test_a_second_sigterm_ends_a_start_that_hangs(tmp_path: Path) -> None:
+    """The first SIGTERM while the server starts waits for the start; a start that does not
+    end (here, held at the migration lock for good) still ends on a second one."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lock = data / "connectmail.db.migrate-lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        server = serving(data)
+        try:
+            deadline = time.monotonic() + 30
+            while not holds_open(server.pid, lock) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            server.send_signal(signal.SIGTERM)
+            time.sleep(0.2)
+            assert server.poll() is None  # still starting: the first is remembered
+            server.send_signal(signal.SIGTERM)
+            server.communicate(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+    assert server.returncode == -signal.SIGTERM
