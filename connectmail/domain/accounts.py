@@ -168,6 +168,11 @@ def delete_key(connection: Connection, access_key_id: str, root: Credentials | N
             f"{access_key_id} is the root key of this data directory (credentials.json or "
             "CONNECTMAIL_ACCESS_KEY_ID): every server start registers it again"
         )
+    # The account's row held until the transaction ends: two deletes at once cannot both
+    # count two keys and leave none.
+    connection.execute(
+        select(accounts.c.id).where(accounts.c.id == row.account_id).with_for_update()
+    )
     keys = connection.execute(
         select(func.count())
         .select_from(access_keys)
