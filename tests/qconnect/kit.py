@@ -96,3 +96,17 @@ def make_knowledge_base(client: Any, name: str | None = None) -> KnowledgeBase:
         name=name or unique_name("kb"), knowledgeBaseType="MESSAGE_TEMPLATES"
     )["knowledgeBase"]
     return KnowledgeBase(client, created["knowledgeBaseId"], created["knowledgeBaseArn"])
+
+
+def search_all(kb: KnowledgeBase, page_size: int = 2, **expression: Any) -> list[dict[str, Any]]:
+    """Every result of SearchMessageTemplates, read `page_size` at a time."""
+    results: list[dict[str, Any]] = [
+        result
+        for page in kb.client.get_paginator("search_message_templates").paginate(
+            knowledgeBaseId=kb.id,
+            searchExpression=expression,
+            PaginationConfig={"PageSize": page_size},
+        )
+        for result in page["results"]
+    ]
+    return results

@@ -14,6 +14,7 @@ from tests.qconnect.kit import (
     email_content,
     error_code,
     make_knowledge_base,
+    search_all,
     unique_name,
 )
 from tests.support.server import ServerProcess
@@ -64,16 +65,7 @@ def test_a_replayed_client_token_answers_as_the_first_request_did(kb: KnowledgeB
 
 
 def _search(kb: KnowledgeBase, **expression: Any) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = [
-        result
-        for page in kb.client.get_paginator("search_message_templates").paginate(
-            knowledgeBaseId=kb.id,
-            searchExpression=expression,
-            PaginationConfig={"PageSize": 1},
-        )
-        for result in page["results"]
-    ]
-    return results
+    return search_all(kb, 1, **expression)
 
 
 def test_a_version_two_qualifiers_name_is_found_once(kb: KnowledgeBase) -> None:

@@ -7,20 +7,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.qconnect.kit import KnowledgeBase, error_code
+from tests.qconnect.kit import KnowledgeBase, error_code, search_all
 
 
 def _search(kb: KnowledgeBase, **expression: Any) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = [
-        result
-        for page in kb.client.get_paginator("search_message_templates").paginate(
-            knowledgeBaseId=kb.id,
-            searchExpression=expression,
-            PaginationConfig={"PageSize": 2},
-        )
-        for result in page["results"]
-    ]
-    return results
+    return search_all(kb, 2, **expression)
 
 
 @pytest.fixture
