@@ -95,7 +95,9 @@ class Application:
 
 def build_application(settings: Settings) -> Application:
     store = settings.open_store()
-    root, generated = accounts.root_credentials(settings.data_dir, settings.configured_credentials)
+    root, generated = accounts.root_credentials(
+        settings.data_dir, settings.configured_credentials, settings.account_id
+    )
     store.write_now(lambda c: accounts.register(c, root, root=True))
     keys = DatabaseKeyStore(store)
     deps = Deps(store=store, settings=settings)
@@ -153,7 +155,7 @@ def prepare(settings: Settings) -> tuple[accounts.Credentials, bool]:
     store = settings.open_store()
     try:
         root, generated = accounts.root_credentials(
-            settings.data_dir, settings.configured_credentials
+            settings.data_dir, settings.configured_credentials, settings.account_id
         )
         store.write_now(lambda c: accounts.register(c, root, root=True))
     finally:

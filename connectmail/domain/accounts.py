@@ -6,6 +6,7 @@ root key is also kept in the data directory so `connectmail credentials` can pri
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import string
@@ -22,6 +23,8 @@ from connectmail.access.policy import parse_policy
 from connectmail.jsontext import dumps, loads
 from connectmail.store.tables import access_keys, accounts
 from connectmail.store.upsert import insert_ignore
+
+log = logging.getLogger(__name__)
 
 CREDENTIALS_FILE = "credentials.json"
 _KEY_ALPHABET = string.ascii_uppercase + "234567"
@@ -54,8 +57,11 @@ def new_credentials(account_id: str) -> Credentials:
     )
 
 
-def root_credentials(data_dir: Path, configured: Credentials | None) -> tuple[Credentials, bool]:
-    """The configured root credentials, else those kept in `data_dir`, else new ones.
+def root_credentials(
+    data_dir: Path, configured: Credentials | None, account_id: str | None = None
+) -> tuple[Credentials, bool]:
+    """The configured root credentials, else those kept in `data_dir`, else new ones (of
+    `account_id` when one is given, so that ARNs are known before the first start).
 
     Returns the credentials and whether they were generated now.
     """
@@ -64,10 +70,19 @@ def root_credentials(data_dir: Path, configured: Credentials | None) -> tuple[Cr
     path = data_dir / CREDENTIALS_FILE
     if path.exists():
         stored = orjson.loads(path.read_bytes())
-        return Credentials(
+        kept = Credentials(
             stored["account_id"], stored["access_key_id"], stored["secret_access_key"]
-        ), False
-    credentials = new_credentials(new_account_id())
+        )
+        if account_id is not None and account_id != kept.account_id:
+            log.warning(
+                "CONNECTMAIL_ACCOUNT_ID %s is not used: the root credentials kept in %s are of "
+                "account %s",
+                account_id,
+                path,
+                kept.account_id,
+            )
+        return kept, False
+    credentials = new_credentials(account_id or new_account_id())
     data_dir.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

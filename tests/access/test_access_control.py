@@ -591,3 +591,22 @@ def test_a_deleted_key_is_refused_and_an_accounts_last_key_is_kept(
     shared_server.client().list_instances()
     result = connectmail("keys", "list", "--account", "999999999999", *where, check=False)
     assert result.returncode == 1 and "no account 999999999999" in result.stderr
+
+
+def test_the_generated_root_account_is_connectmail_account_id(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """CONNECTMAIL_ACCOUNT_ID without the key pair was ignored: the generated root account had
+    a random id, so ARNs could not be known before the first start."""
+    data = tmp_path / "data"
+    server = start_server(data_dir=data, env={"CONNECTMAIL_ACCOUNT_ID": "123456789012"})
+    assert json.loads((data / "credentials.json").read_text())["account_id"] == "123456789012"
+    arn = make_outpost(server.client()).client.list_instances()["InstanceSummaryList"][0]["Arn"]
+    assert arn.startswith("arn:aws:connect:us-east-1:123456789012:instance/")
+
+    # A data directory that has its root credentials keeps them, and says why the
+    # variable is not used.
+    server.stop()
+    again = start_server(data_dir=data, env={"CONNECTMAIL_ACCOUNT_ID": "210987654321"})
+    assert again.account_id == "123456789012"
+    assert "CONNECTMAIL_ACCOUNT_ID 210987654321 is not used" in again.log()
