@@ -277,7 +277,11 @@ def complete_upload(
     row = require(connection, contact, params["FileId"])
     if row.status == APPROVED:
         return
-    if row.status != PROCESSING or row.sha256 is None:
+    if row.status != PROCESSING:
+        raise invalid_request(
+            f"File {row.id} is {row.status}: only an upload that is PROCESSING can be completed."
+        )
+    if row.sha256 is None:
         raise invalid_request(
             f"File {row.id} has not been uploaded yet: PUT its bytes to the upload URL first."
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.support.connect import Outpost, make_outpost, unique_address
 from tests.support.inbound import (
@@ -204,6 +205,13 @@ def test_dangerous_attachments_are_kept_but_rejected(
     )
     assert described["FileStatus"] == "REJECTED" and "DownloadUrlMetadata" not in described
     assert described["FileSizeInBytes"] == len(program)
+    # It cannot be completed into use (the refusal said to upload its bytes first).
+    ids = {"InstanceId": outpost.instance_id, "AssociatedResourceArn": contact["Arn"]}
+    with pytest.raises(ClientError) as refused:
+        client.complete_attached_file_upload(**ids, FileId=rejected)
+    assert refused.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "is REJECTED" in refused.value.response["Error"]["Message"]
+    assert client.get_attached_file(**ids, FileId=rejected)["FileStatus"] == "REJECTED"
     batch = client.batch_get_attached_file_metadata(
         InstanceId=outpost.instance_id,
         FileIds=[rejected, approved, "no-such-file"],
