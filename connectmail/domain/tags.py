@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Connection, Table, update
 
-from connectmail.domain import instances
+from connectmail.domain import email_addresses, instances
 from connectmail.errors import ServiceError, not_found
 from connectmail.jsontext import dumps, loads
-from connectmail.store.tables import Record, email_addresses
+from connectmail.store.tables import Record
+from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import instances as instances_table
 
 # A resource carries at most as many tags as a TagMap holds.
@@ -39,15 +40,7 @@ def _resource(
     instance = instances.require(connection, account_id, region, found["instance"])
     if found["address"] is None:
         return instances_table, instance
-    row = connection.execute(
-        select(email_addresses).where(
-            (email_addresses.c.id == found["address"])
-            & (email_addresses.c.instance_id == instance.id)
-        )
-    ).first()
-    if row is None:
-        raise not_found("Resource", arn)
-    return email_addresses, row
+    return email_addresses_table, email_addresses.require(connection, instance, found["address"])
 
 
 def tag_resource(
