@@ -168,15 +168,7 @@ def test_an_unknown_instance_is_a_bad_request(outpost: Outpost) -> None:
 def test_files_attach_only_to_unsent_outgoing_email(
     outpost: Outpost, shared_server: ServerProcess
 ) -> None:
-    inbound = outpost.client.start_email_contact(
-        InstanceId=outpost.instance_id,
-        FromEmailAddress={"EmailAddress": "customer@example.org"},
-        DestinationEmailAddress=outpost.sender,
-        EmailMessage={
-            "MessageSourceType": "RAW",
-            "RawMessage": {"Subject": "Hi", "Body": "Hello", "ContentType": "text/plain"},
-        },
-    )["ContactId"]
+    inbound = outpost.receive()
     inbound_arn = outpost.client.describe_contact(
         InstanceId=outpost.instance_id, ContactId=inbound
     )["Contact"]["Arn"]

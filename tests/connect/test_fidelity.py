@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.connect import Outpost, make_outpost
+from tests.support.databases import sessions_waiting_on_a_lock
 from tests.support.inbound import attach_file, file_bytes, references
 from tests.support.server import ServerProcess
 
@@ -155,18 +156,9 @@ def test_segment_attributes_are_found_by_any_key(outpost: Outpost, key: str) -> 
     assert [c["Id"] for c in found["Contacts"]] == [wanted]
 
 
-def _sessions_waiting(url: str) -> int:
-    with psycopg.connect(url) as watcher:
-        found = watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return int(found[0]) if found else 0
-
-
 def _until_waiting(url: str, sessions: int, *pending: Future[Any]) -> None:
     deadline = time.monotonic() + 30
-    while _sessions_waiting(url) < sessions:
+    while sessions_waiting_on_a_lock(url) < sessions:
         answered = [p.exception() or "OK" for p in pending if p.done()]
         assert not answered, f"answered without waiting: {answered}"
         assert time.monotonic() < deadline, f"fewer than {sessions} requests ever waited"
@@ -228,16 +220,7 @@ def test_references_hold_at_most_4096_bytes_in_all(outpost: Outpost) -> None:
         )
     assert code(raised) == "InvalidRequestException"
     with pytest.raises(ClientError) as raised:
-        outpost.client.start_email_contact(
-            InstanceId=outpost.instance_id,
-            FromEmailAddress={"EmailAddress": "customer@example.org"},
-            DestinationEmailAddress=outpost.sender,
-            EmailMessage={
-                "MessageSourceType": "RAW",
-                "RawMessage": {"Subject": "Hi", "Body": "Hello", "ContentType": "text/plain"},
-            },
-            References=over,
-        )
+        outpost.receive(References=over)
     assert code(raised) == "InvalidRequestException"
 
     within = {

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.support.connect import Outpost, make_outpost
+from tests.support.connect import make_outpost
 from tests.support.server import ServerProcess
 
 
@@ -23,31 +23,16 @@ def window(minutes: int = 10) -> dict[str, Any]:
     }
 
 
-def inbound(outpost: Outpost, subject: str, **extra: Any) -> str:
-    return str(
-        outpost.client.start_email_contact(
-            InstanceId=outpost.instance_id,
-            FromEmailAddress={"EmailAddress": "customer@example.org"},
-            DestinationEmailAddress=outpost.sender,
-            EmailMessage={
-                "MessageSourceType": "RAW",
-                "RawMessage": {"Subject": subject, "Body": "Hello", "ContentType": "text/plain"},
-            },
-            **extra,
-        )["ContactId"]
-    )
-
-
 @pytest.fixture(scope="module")
 def populated(shared_server: ServerProcess) -> dict[str, Any]:
     """One instance with contacts made one after another, oldest first."""
     client = shared_server.client()
     outpost = make_outpost(client)
     made: list[tuple[str, str]] = []
-    first = inbound(outpost, "Order late", Name="order late", Attributes={"tier": "gold"})
+    first = outpost.receive("Order late", Name="order late", Attributes={"tier": "gold"})
     made.append(("INBOUND", first))
     made.append(("OUTBOUND", outpost.contact(Name="welcome mail")))
-    made.append(("INBOUND", inbound(outpost, "Refund", Name="refund please")))
+    made.append(("INBOUND", outpost.receive("Refund", Name="refund please")))
     made.append(("AGENT_REPLY", outpost.contact("AGENT_REPLY", RelatedContactId=first)))
     sent = outpost.contact(Name="sent mail")
     outpost.send(sent)
@@ -163,7 +148,7 @@ def test_contacts_of_other_instances_stay_out(
     populated: dict[str, Any], shared_server: ServerProcess
 ) -> None:
     other = make_outpost(populated["client"])
-    inbound(other, "Elsewhere")
+    other.receive("Elsewhere")
     assert len(ids(search(populated))) == 5
 
 
@@ -229,8 +214,8 @@ def test_tokens_not_issued_are_refused(populated: dict[str, Any], next_token: st
 
 def test_names_match_in_any_case_beyond_ascii(shared_server: ServerProcess) -> None:
     outpost = make_outpost(shared_server.client())
-    wanted = inbound(outpost, "Bonjour", Name="École Ölstraße")
-    inbound(outpost, "Hello", Name="Other")
+    wanted = outpost.receive("Bonjour", Name="École Ölstraße")
+    outpost.receive("Hello", Name="Other")
     mine = {"outpost": outpost, "client": outpost.client}
     for text, match_type in [
         ("École Ölstraße", "MATCH_EXACT"),

@@ -12,7 +12,6 @@ import threading
 import time
 from collections import Counter
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from botocore.config import Config
@@ -20,8 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.support import figures
 from tests.support.connect import Outpost, make_outpost, unique_address
-from tests.support.databases import postgres_database
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import postgres_behind_proxy
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink, free_port
 
@@ -159,10 +157,7 @@ def test_sqlite_locked_for_seconds(start_server: Any, relay: SmtpSink) -> None:
 
 
 def test_postgres_gone_for_seconds(start_server: Any, relay: SmtpSink) -> None:
-    with postgres_database() as url:
-        target = urlsplit(url)
-        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    with postgres_behind_proxy() as (proxied, proxy):
         try:
             server = start_server("--relay", relay.url, "--database-url", proxied, env=FAST)
             outpost = make_outpost(server.client())
@@ -178,7 +173,6 @@ def test_postgres_gone_for_seconds(start_server: Any, relay: SmtpSink) -> None:
             figures.record("postgresql gone 3s", calls_tried=6, faults_injected=1, messages_lost=0)
         finally:
             server.stop()
-            proxy.stop()
 
 
 def test_kill_loops_lose_nothing(database_url: str, relay: SmtpSink, start_server: Any) -> None:

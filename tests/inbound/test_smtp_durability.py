@@ -8,14 +8,12 @@ import threading
 import uuid
 from email.message import EmailMessage
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiosmtplib
 
 from tests.support.connect import Outpost, make_outpost
-from tests.support.databases import postgres_database
 from tests.support.inbound import deliver, received_search, smtp_port
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import postgres_behind_proxy
 from tests.support.server import ServerProcess
 
 FAST = {"CONNECTMAIL_DATABASE_OUTAGE_SECONDS": "1"}
@@ -42,10 +40,7 @@ def subjects(outpost: Outpost) -> list[str]:
 
 
 def test_a_database_outage_during_data_answers_451_and_the_retry_lands(start_server: Any) -> None:
-    with postgres_database() as url:
-        target = urlsplit(url)
-        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    with postgres_behind_proxy() as (proxied, proxy):
         try:
             server = start_server("--database-url", proxied, "--smtp-port", "0", env=FAST)
             outpost = make_outpost(server.client())
@@ -73,7 +68,6 @@ def test_a_database_outage_during_data_answers_451_and_the_retry_lands(start_ser
             assert subjects(outpost) == ["during an outage"]
         finally:
             server.stop()
-            proxy.stop()
 
 
 def test_kill_9_loses_no_accepted_message(database_url: str, start_server: Any) -> None:

@@ -10,13 +10,11 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.support.connect import Outpost, make_outpost, unique_address
-from tests.support.databases import postgres_database
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import postgres_behind_proxy
 from tests.support.server import ServerProcess
 
 
@@ -122,10 +120,7 @@ def test_parameters_at_their_bounds_are_served(shared_server: ServerProcess) -> 
 
 def test_health_answers_503_at_once_while_the_database_is_away(tmp_path: Path) -> None:
     outage_seconds = 6
-    with postgres_database() as url:
-        target = urlsplit(url)
-        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    with postgres_behind_proxy() as (proxied, proxy):
         server = ServerProcess(
             tmp_path,
             ["--database-url", proxied],
@@ -152,7 +147,6 @@ def test_health_answers_503_at_once_while_the_database_is_away(tmp_path: Path) -
             assert answer == (200, {"status": "ok"})
         finally:
             server.stop()
-            proxy.stop()
 
 
 @pytest.mark.parametrize(

@@ -13,14 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
 from tests.support.cli import connectmail
 from tests.support.connect import make_outpost, unique_address
-from tests.support.databases import postgres_database
-from tests.support.proxy import CuttableProxy
+from tests.support.proxy import postgres_behind_proxy
 from tests.support.server import ServerProcess, start_worker, stop_worker
 from tests.support.smtp import SmtpSink
 
@@ -188,12 +186,13 @@ def test_ctrl_c_stops_the_workers_quietly(tmp_path: Path) -> None:
     assert not (data / "server.json").exists()
 
 
-def serving(data: Path, *args: str) -> subprocess.Popen[str]:
+def serving(data: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`connectmail serve --port 0` on `data`, its output kept."""
     return subprocess.Popen(
         [sys.executable, "-m", "connectmail", "serve", "--port", "0", "--data-dir", str(data),
          *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
 
 
@@ -213,11 +212,13 @@ def announced(data: Path, server: subprocess.Popen[str], *, answering: bool) -> 
     raise AssertionError(f"not announced: {server.poll()}")
 
 
-def stopped(server: subprocess.Popen[str]) -> str:
-    """SIGTERM, as systemd or docker stop sends it; what the server printed."""
+def stopped(server: subprocess.Popen[str], *, sigterm: bool = True, timeout: float = 30) -> str:
+    """What the server printed once it exited: after a SIGTERM (as systemd or docker stop
+    sends it), or by itself; killed if it has not within `timeout` seconds."""
     try:
-        server.send_signal(signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
+        if sigterm:
+            server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=timeout)
     finally:
         if server.poll() is None:
             server.kill()
@@ -259,61 +260,31 @@ def test_a_stopped_server_leaves_another_servers_server_json(tmp_path: Path) -> 
 def test_workers_that_cannot_start_stop_the_server(tmp_path: Path) -> None:
     """The database goes away once the supervisor has prepared it and before the workers open
     it: none can start, and starting them again would only fail again."""
-    with postgres_database() as url:
-        target = urlsplit(url)
-        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    with postgres_behind_proxy() as (proxied, proxy):
         data = tmp_path / "data"
-        try:
-            server = serving(data, "--workers", "2", "--database-url", proxied)
-            # server.json is written once the database is prepared, before the workers start.
-            announced(data, server, answering=False)
-            proxy.cut()
-            output = stopped_by_itself(server)
-        finally:
-            proxy.stop()
+        server = serving(data, "--workers", "2", "--database-url", proxied)
+        # server.json is written once the database is prepared, before the workers start.
+        announced(data, server, answering=False)
+        proxy.cut()
+        output = stopped(server, sigterm=False, timeout=60)
     assert server.returncode == 1, output
     assert "before it served; stopping" in output
     assert "starting another" not in output
     assert not (data / "server.json").exists()
 
 
-def stopped_by_itself(server: subprocess.Popen[str]) -> str:
-    """What the server printed once it exited (killed after 60 s if it does not)."""
-    try:
-        output, _ = server.communicate(timeout=60)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    return output
-
-
 def test_a_server_whose_database_is_away_stops_at_once(tmp_path: Path) -> None:
     """SIGTERM during an outage waited for the outage deadline (CONNECTMAIL_DATABASE_OUTAGE_
     SECONDS, 30 s by default): the delivery worker's and maintenance's reads kept retrying."""
-    with postgres_database() as url:
-        target = urlsplit(url)
-        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    with postgres_behind_proxy() as (proxied, proxy):
         data = tmp_path / "data"
-        env = {**os.environ, "CONNECTMAIL_DATABASE_OUTAGE_SECONDS": "120"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "connectmail", "serve", "--port", "0", "--data-dir",
-             str(data), "--database-url", proxied],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        )  # fmt: skip
-        try:
-            announced(data, server, answering=True)
-            proxy.cut()
-            time.sleep(2)  # the worker's claims and maintenance's reads are retrying by now
-            server.send_signal(signal.SIGTERM)
-            output, _ = server.communicate(timeout=30)  # far less than the deadline
-        finally:
-            if server.poll() is None:
-                server.kill()
-                server.wait()
-            proxy.stop()
+        server = serving(
+            data, "--database-url", proxied, env={"CONNECTMAIL_DATABASE_OUTAGE_SECONDS": "120"}
+        )
+        announced(data, server, answering=True)
+        proxy.cut()
+        time.sleep(2)  # the worker's claims and maintenance's reads are retrying by now
+        output = stopped(server, timeout=30)  # far less than the deadline
     assert server.returncode == 0, output
 
 

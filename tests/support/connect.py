@@ -60,6 +60,20 @@ class Outpost:
         result: dict[str, Any] = self.client.start_outbound_email_contact(**params)
         return result
 
+    def receive(self, subject: str = "Hi", **extra: Any) -> str:
+        """A customer's email to the outpost's address (StartEmailContact); its contact id."""
+        started = self.client.start_email_contact(
+            InstanceId=self.instance_id,
+            FromEmailAddress={"EmailAddress": "customer@example.org"},
+            DestinationEmailAddress=self.sender,
+            EmailMessage={
+                "MessageSourceType": "RAW",
+                "RawMessage": {"Subject": subject, "Body": "Hello", "ContentType": "text/plain"},
+            },
+            **extra,
+        )
+        return str(started["ContactId"])
+
 
 def unique_address(prefix: str = "support") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"

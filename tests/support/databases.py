@@ -41,12 +41,17 @@ def database(backend: str, directory: Path) -> Iterator[str]:
 
 def waiting_on_a_lock(url: str) -> bool:
     """Whether a session of the PostgreSQL database at `url` is waiting for a lock."""
+    return sessions_waiting_on_a_lock(url) > 0
+
+
+def sessions_waiting_on_a_lock(url: str) -> int:
+    """How many sessions of the PostgreSQL database at `url` are waiting for a lock."""
     with psycopg.connect(url) as watcher:
         found = watcher.execute(
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         ).fetchone()
-    return bool(found and found[0])
+    return int(found[0]) if found else 0
 
 
 def message_statuses(url: str) -> list[str]:

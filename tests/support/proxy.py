@@ -5,6 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from tests.support.databases import postgres_database
 
 
 class CuttableProxy:
@@ -68,3 +72,16 @@ class CuttableProxy:
 
         await asyncio.gather(pump(reader, upstream_writer), pump(upstream_reader, writer))
         self._writers -= {writer, upstream_writer}
+
+
+@contextlib.contextmanager
+def postgres_behind_proxy() -> Iterator[tuple[str, CuttableProxy]]:
+    """A new PostgreSQL database (dropped afterwards): its URL through a proxy the test can
+    cut, and the proxy."""
+    with postgres_database() as url:
+        target = urlsplit(url)
+        proxy = CuttableProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+        try:
+            yield url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}"), proxy
+        finally:
+            proxy.stop()
