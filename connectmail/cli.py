@@ -368,8 +368,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 
 
-def _open(data_dir: Path | None, database_url: str | None) -> Store:
-    settings = _settings(data_dir=data_dir, database_url=database_url)
+def _open(settings: Settings) -> Store:
     _require_database(settings)
     with _starting("Cannot open the database"):
         return settings.open_store()
@@ -378,7 +377,7 @@ def _open(data_dir: Path | None, database_url: str | None) -> Store:
 @accounts_app.command("create")
 def accounts_create(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create an account; print its AccountId, AccessKeyId and SecretAccessKey as JSON."""
-    store = _open(data_dir, database_url)
+    store = _open(_settings(data_dir=data_dir, database_url=database_url))
     try:
         created = store.write_now(accounts.create_account)
     finally:
@@ -405,7 +404,7 @@ def keys_create(
         except (OSError, orjson.JSONDecodeError, PolicyError) as exc:
             console.print(f"Invalid policy {policy}: {exc}", markup=False, soft_wrap=True)
             raise typer.Exit(2) from None
-    store = _open(data_dir, database_url)
+    store = _open(_settings(data_dir=data_dir, database_url=database_url))
     try:
         created = store.write_now(lambda c: accounts.create_key(c, account, document))
     except LookupError as exc:
@@ -423,7 +422,7 @@ def keys_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List an account's access keys (not their secrets) as JSON, oldest first."""
-    store = _open(data_dir, database_url)
+    store = _open(_settings(data_dir=data_dir, database_url=database_url))
     try:
         keys = store.read_now(lambda c: accounts.list_keys(c, account))
     except LookupError as exc:
@@ -446,7 +445,7 @@ def keys_delete(
     if root is None and (settings.data_dir / accounts.CREDENTIALS_FILE).is_file():
         _check_stored_credentials(settings)
         root, _ = accounts.root_credentials(settings.data_dir, None)
-    store = _open(data_dir, database_url)
+    store = _open(settings)
     try:
         store.write_now(lambda c: accounts.delete_key(c, access_key_id, root))
     except (LookupError, accounts.KeyKept) as exc:
