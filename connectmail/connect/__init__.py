@@ -6,6 +6,7 @@ from connectmail.aws import Service, bind, load_service_model
 from connectmail.connect.attached_files import AttachedFileHandlers
 from connectmail.connect.base import Deps
 from connectmail.connect.contact_attributes import ContactAttributeHandlers
+from connectmail.connect.contact_updates import ContactUpdateHandlers
 from connectmail.connect.contacts import ContactHandlers
 from connectmail.connect.email_addresses import EmailAddressHandlers
 from connectmail.connect.inbound_email import InboundEmailHandlers
@@ -26,6 +27,7 @@ def connect_service(deps: Deps) -> Service:
         AttachedFileHandlers(deps, urls),
         TagHandlers(deps),
         ContactAttributeHandlers(deps),
+        ContactUpdateHandlers(deps),
     )
     return Service(load_service_model("connect"), handlers)
 

@@ -3,7 +3,7 @@ UpdateContactAttributes, on ongoing and completed contacts alike, as in Amazon C
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, update
 
 from connectmail.domain import contacts
 from connectmail.jsontext import dumps, loads
@@ -27,14 +27,9 @@ def update_attributes(
 ) -> None:
     """Add the attributes given, replacing those of the same names; the others stay. The
     whole must keep to the limits of attributes set when the contact is made."""
-    row = contacts.require(connection, instance, contact_id)
     # Held until the transaction ends: two updates at once each keep the other's attributes.
-    current = connection.execute(
-        select(contacts_table.c.attributes)
-        .where(contacts_table.c.id == row.id)
-        .with_for_update(key_share=True)
-    ).scalar_one()
-    merged = {**loads(current), **attributes}
+    row = contacts.hold(connection, instance, contact_id)
+    merged = {**loads(row.attributes), **attributes}
     contacts.check_attributes(merged)
     connection.execute(
         update(contacts_table)

@@ -8,6 +8,7 @@ duration and can no longer be sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -94,9 +95,7 @@ def create(
     attributes.update(params.get("Attributes", {}))
     check_attributes(attributes)
     references = params.get("References", {})
-    check_references(
-        references, EMAIL_REFERENCE_TYPES if channel == "EMAIL" else TASK_REFERENCE_TYPES
-    )
+    check_references(references, reference_types(channel))
     segment_attributes = dict(params.get("SegmentAttributes", {}))
     if channel in SUBTYPES:
         segment_attributes.setdefault(SUBTYPE_ATTRIBUTE, {"ValueString": SUBTYPES[channel]})
@@ -191,14 +190,24 @@ def check_attributes(attributes: dict[str, str]) -> None:
         raise invalid_request(f"Attributes exceed {MAX_ATTRIBUTE_BYTES} UTF-8 bytes in total.")
 
 
-def check_references(references: dict[str, Any], allowed: frozenset[str]) -> None:
-    total = 0
-    for key, reference in references.items():
+def reference_types(channel: str) -> frozenset[str]:
+    """The types of reference a contact of the channel can be given."""
+    return EMAIL_REFERENCE_TYPES if channel == "EMAIL" else TASK_REFERENCE_TYPES
+
+
+def check_references(
+    references: dict[str, Any], allowed: frozenset[str], given: Iterable[str] | None = None
+) -> None:
+    """The types of the references `given` (all, unless named) and the size of them all."""
+    for key in references if given is None else given:
+        reference = references[key]
         if reference["Type"] not in allowed:
             raise invalid_request(
                 f"Reference {key[:64]!r} has type {reference['Type']}, which cannot be set "
-                f"when the contact is created; use one of {', '.join(sorted(allowed))}."
+                f"on a contact; use one of {', '.join(sorted(allowed))}."
             )
+    total = 0
+    for key, reference in references.items():
         # Counted as attributes are: every name and every value.
         total += len(key.encode()) + len((reference.get("Value") or "").encode())
     if total > MAX_REFERENCE_BYTES:
@@ -220,6 +229,22 @@ def require(
     if row is None or not arns.names(identifier, row.arn):
         raise ServiceError(code, f"Contact not found: {identifier}")
     return row
+
+
+def hold(
+    connection: Connection,
+    instance: Record,
+    identifier: str,
+    code: str = "ResourceNotFoundException",
+) -> Record:
+    """The contact, as `require` finds it, read again and held until the transaction ends:
+    two changes at once each see the other's (a send, an update of its attributes, tags or
+    recipients), and a change decided on the row's state sees the state it changes."""
+    row = require(connection, instance, identifier, code)
+    held: Record = connection.execute(
+        select(contacts).where(contacts.c.id == row.id).with_for_update(key_share=True)
+    ).one()
+    return held
 
 
 def is_active(row: Record, now: float) -> bool:
@@ -252,6 +277,7 @@ MARK_SENT = for_rows(
         customer_endpoint=bindparam("customer_endpoint"),
         system_endpoint=bindparam("system_endpoint"),
         additional_recipients=bindparam("additional_recipients"),
+        draft=None,  # what was sent is the email now: GetAttachedFile reads it
         updated_at=bindparam("now"),
         disconnected_at=bindparam("now"),
     ),
@@ -339,6 +365,7 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
         "Name": row.name,
         "Description": row.description,
         "Channel": row.channel,
+        "QueueInfo": {"Id": row.queue_id} if row.queue_id else None,
         "AgentInfo": {"Id": row.user_id} if row.user_id else None,
         "InitiationTimestamp": _time(row.initiated_at),
         "LastUpdateTimestamp": _time(updated_at),
@@ -349,6 +376,7 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
         "AdditionalEmailRecipients": recipients or None,
         "SegmentAttributes": segment_attributes or None,
         "Attributes": loads(row.attributes) or None,
+        "Tags": loads(row.tags) or None,
     }
 
 

@@ -107,6 +107,13 @@ contacts = Table(
     Column("system_endpoint", Text),
     Column("additional_recipients", Text),
     Column("disconnect_reason", String(128)),
+    # User-defined tags (TagContact), at most 6.
+    Column("tags", Text, nullable=False, default="{}"),
+    # The queue an external audio contact names (UpdateContact's QueueInfo).
+    Column("queue_id", String(256)),
+    # An unsent outbound email's draft body, {"Body", "ContentType"} as JSON
+    # (UpdateOutboundEmailContactMessage); dropped when the email is sent.
+    Column("draft", Text),
     Column("initiated_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("disconnected_at", Float),

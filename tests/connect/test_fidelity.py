@@ -27,13 +27,6 @@ def code(raised: pytest.ExceptionInfo[ClientError]) -> str:
     return str(raised.value.response["Error"]["Code"])
 
 
-def describe(outpost: Outpost, contact_id: str) -> dict[str, Any]:
-    contact: dict[str, Any] = outpost.client.describe_contact(
-        InstanceId=outpost.instance_id, ContactId=contact_id
-    )["Contact"]
-    return contact
-
-
 def draft_arn(outpost: Outpost) -> str:
     created = outpost.client.create_contact(
         InstanceId=outpost.instance_id,
@@ -92,13 +85,13 @@ def test_stop_contact_does_not_end_transferred_voice_contacts(outpost: Outpost) 
     with pytest.raises(ClientError) as raised:
         outpost.client.stop_contact(InstanceId=outpost.instance_id, ContactId=voice)
     assert code(raised) == "InvalidRequestException"
-    assert "DisconnectTimestamp" not in describe(outpost, voice)
+    assert "DisconnectTimestamp" not in outpost.describe(voice)
 
     task = outpost.client.create_contact(
         InstanceId=outpost.instance_id, Channel="TASK", InitiationMethod="API", Name="Call back"
     )["ContactId"]
     outpost.client.stop_contact(InstanceId=outpost.instance_id, ContactId=task)
-    assert "DisconnectTimestamp" in describe(outpost, task)
+    assert "DisconnectTimestamp" in outpost.describe(task)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +109,7 @@ def test_created_contacts_have_the_documented_subtype(
         InitiationMethod=method,
         Name="Created",
     )["ContactId"]
-    attributes = describe(outpost, contact_id)["SegmentAttributes"]
+    attributes = outpost.describe(contact_id)["SegmentAttributes"]
     assert attributes["connect:Subtype"] == {"ValueString": subtype}
 
 
@@ -178,7 +171,7 @@ def test_an_attachment_deleted_while_its_email_is_sent(
     )
     outpost = make_outpost(server.client())
     contact_id = outpost.contact()
-    arn = describe(outpost, contact_id)["Arn"]
+    arn = outpost.describe(contact_id)["Arn"]
     data = b"%PDF-1.7 the terms"
     file_id = attach_file(outpost.client, outpost.instance_id, arn, "terms.pdf", data)
     # The holder goes first when something fails, so that the requests it holds finish.
@@ -250,7 +243,7 @@ def test_an_upload_started_while_its_email_is_sent(postgres_url: str, start_serv
     )
     outpost = make_outpost(server.client())
     contact_id = outpost.contact()
-    arn = describe(outpost, contact_id)["Arn"]
+    arn = outpost.describe(contact_id)["Arn"]
     # The holder goes first when something fails, so that the requests it holds finish.
     with ThreadPoolExecutor(2) as pool, psycopg.connect(postgres_url) as holder:
         holder.execute("LOCK TABLE outbox IN SHARE MODE")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection
 
-from connectmail.domain import contacts, instances
+from connectmail.domain import contact_updates, contacts, instances
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.errors import ServiceError
 from connectmail.store.store import Store
@@ -76,3 +76,43 @@ def test_unsent_contact_expires_after_its_expiry(store: Store) -> None:
     assert expired["DisconnectReason"] == "EXPIRED"
     assert expired["DisconnectTimestamp"].timestamp() == NOW + 60 * 60
     assert expired["LastUpdateTimestamp"] == expired["DisconnectTimestamp"]
+
+
+def test_an_updated_expiry_runs_from_the_update(store: Store) -> None:
+    instance_id, contact_id = store.write_now(make_contact)  # expires at NOW + 60 minutes
+    policy = ExpiryPolicy(default_minutes=60)
+
+    def update_at(at: float, minutes: int) -> None:
+        def run(connection: Connection) -> None:
+            instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+            expiry = {"ValueMap": {"ExpiryDuration": {"ValueInteger": minutes}}}
+            contact_updates.update_contact(
+                connection,
+                instance,
+                {"ContactId": contact_id, "SegmentAttributes": {contacts.EXPIRY_ATTRIBUTE: expiry}},
+                at,
+                policy,
+            )
+
+        store.write_now(run)
+
+    def sendable_at(at: float) -> bool:
+        def run(connection: Connection) -> bool:
+            instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+            try:
+                contacts.check_sendable(contacts.require(connection, instance, contact_id), at)
+            except ServiceError:
+                return False
+            return True
+
+        return bool(store.read_now(run))
+
+    update_at(NOW + 30 * 60, 120)  # at half an hour, two hours more
+    assert sendable_at(NOW + 149 * 60)
+    assert not sendable_at(NOW + 151 * 60)
+    update_at(NOW + 100 * 60, 10)  # and shortened
+    assert sendable_at(NOW + 109 * 60)
+    assert not sendable_at(NOW + 111 * 60)
+    with pytest.raises(ServiceError) as exc:
+        update_at(NOW + 120 * 60, 60)  # expired: too late to extend
+    assert "no longer active" in exc.value.message

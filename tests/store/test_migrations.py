@@ -6,10 +6,11 @@ from __future__ import annotations
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, Table, create_engine, inspect, select
 
 from connectmail.store.database import MIGRATIONS, current_revision, head_revision, normalize_url
 from connectmail.store.store import Store
+from connectmail.store.tables import contacts
 
 
 def alembic_config() -> Config:
@@ -57,4 +58,38 @@ def test_a_new_database_gets_every_migration(database_url: str) -> None:
     with engine.connect() as connection:
         assert current_revision(connection) == head_revision()
         assert "outbox" in inspect(connection).get_table_names()
+    engine.dispose()
+
+
+def test_contacts_made_before_0008_describe_without_tags_or_draft(database_url: str) -> None:
+    # 0008 added columns to contacts, which hold rows already: they must read as untagged.
+    engine = create_engine(normalize_url(database_url))
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        old = MetaData()
+        connection.execute(
+            Table("instances", old, autoload_with=connection).insert().values(
+                id="i-1", account_id="123456789012", region="us-east-1", arn="arn:i-1",
+                identity_management_type="CONNECT_MANAGED", inbound_calls_enabled=True,
+                outbound_calls_enabled=True, status="ACTIVE", tags="{}", created_at=1.0,
+            )
+        )  # fmt: skip
+        connection.execute(
+            Table("contacts", old, autoload_with=connection).insert().values(
+                id="c-1", instance_id="i-1", account_id="123456789012", arn="arn:c-1",
+                channel="EMAIL", initiation_method="OUTBOUND", state="CREATED",
+                attributes="{}", references="{}", segment_attributes="{}",
+                initiated_at=1.0, updated_at=1.0, expires_at=2.0,
+            )
+        )  # fmt: skip
+        connection.commit()
+
+    store = Store(database_url)
+    store.migrate()
+    store.close()
+    with engine.connect() as connection:
+        row = connection.execute(select(contacts).where(contacts.c.id == "c-1")).one()
+        assert (row.tags, row.queue_id, row.draft) == ("{}", None, None)
     engine.dispose()

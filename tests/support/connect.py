@@ -33,6 +33,13 @@ class Outpost:
         params.update(extra)
         return str(self.client.create_contact(**params)["ContactId"])
 
+    def describe(self, contact_id: str) -> dict[str, Any]:
+        """DescribeContact's Contact."""
+        contact: dict[str, Any] = self.client.describe_contact(
+            InstanceId=self.instance_id, ContactId=contact_id
+        )["Contact"]
+        return contact
+
     def sent_from(self, batched: bool = True) -> dict[str, Any]:
         """FromEmailAddress naming the outpost's sender, or nothing (the default sender)."""
         return {"FromEmailAddress": {"EmailAddress": self.sender}} if batched else {}

@@ -1,0 +1,40 @@
+"""Handlers for changing a contact after it is made: UpdateContact, TagContact, UntagContact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connectmail.aws import RequestContext, operation
+from connectmail.connect.base import Handlers
+from connectmail.domain import contact_updates, instances
+
+
+class ContactUpdateHandlers(Handlers):
+    @operation("UpdateContact")
+    async def update_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def change(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            contact_updates.update_contact(c, instance, params, now, self.settings.expiry_policy())
+            return {}
+
+        return await self.write_once(ctx, params, change)
+
+    @operation("TagContact")
+    async def tag_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def tag(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            contact_updates.tag(c, instance, params["ContactId"], params["Tags"])
+            return {}
+
+        return await self.write_once(ctx, params, tag)
+
+    @operation("UntagContact")
+    async def untag_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
+        def untag(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            contact_updates.untag(c, instance, params["ContactId"], params["TagKeys"])
+            return {}
+
+        return await self.write_once(ctx, params, untag)
