@@ -1,4 +1,5 @@
-"""Handlers for changing a contact after it is made: UpdateContact, TagContact, UntagContact."""
+"""Handlers for changing a contact after it is made: UpdateContact, TagContact, UntagContact
+and UpdateOutboundEmailContactMessage."""
 
 from __future__ import annotations
 
@@ -38,3 +39,13 @@ class ContactUpdateHandlers(Handlers):
             return {}
 
         return await self.write_once(ctx, params, untag)
+
+    @operation("UpdateOutboundEmailContactMessage")
+    async def update_outbound_email_contact_message(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def save(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            return contact_updates.save_draft(c, instance, params, now)
+
+        return await self.write_once(ctx, params, save)

@@ -1,6 +1,7 @@
 """A contact after it is made: UpdateContact (its name, description, references, segment
-attributes, CC recipients, and an external audio contact's queue, agent and endpoints) and its
-user-defined tags (TagContact, UntagContact).
+attributes, CC recipients, and an external audio contact's queue, agent and endpoints), the
+draft of its email (UpdateOutboundEmailContactMessage) and its user-defined tags (TagContact,
+UntagContact).
 
 Each change holds the contact's row (`contacts.hold`), so it is decided on the state it
 changes: recipients cannot be changed on an email a send has just sent.
@@ -13,11 +14,16 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from connectmail.domain import contacts
+from connectmail.domain.outbound import CONTENT_TYPES
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
+from connectmail.mail.addresses import checked_address, checked_text
 from connectmail.store.tables import Record
 from connectmail.store.tables import contacts as contacts_table
 
+# The contacts UpdateOutboundEmailContactMessage keeps a draft for (not FLOW: a flow's email
+# is sent by the flow).
+DRAFTED_METHODS = frozenset({"OUTBOUND", "AGENT_REPLY"})
 # A contact keeps at most this many user-defined tags (Amazon Connect's granular billing).
 MAX_CONTACT_TAGS = 6
 # What UpdateContact changes only on external audio contacts (VOICE here), per the API
@@ -133,12 +139,36 @@ def _recipients(row: Record, given: dict[str, Any], now: float) -> str:
     if not contacts.is_active(row, now):
         raise invalid_request(f"Contact {row.id} is no longer active.")
     cc = []
+    member = "AdditionalRecipients.CcEmailAddresses"
     for address in given.get("CcEmailAddresses", []):
-        recipient = {"Address": address["EmailAddress"]}
+        # Held to the rules of a send's recipients, which these become when the agent sends.
+        recipient = {"Address": checked_address(address["EmailAddress"], f"{member}.EmailAddress")}
         if address.get("DisplayName"):
-            recipient["DisplayName"] = address["DisplayName"]
+            recipient["DisplayName"] = checked_text(address["DisplayName"], f"{member}.DisplayName")
         cc.append(recipient)
     return dumps({"CcList": cc} if cc else {})
+
+
+def save_draft(
+    connection: Connection, instance: Record, params: dict[str, Any], now: float
+) -> dict[str, Any]:
+    """UpdateOutboundEmailContactMessage: the body of an outbound email or reply not sent yet,
+    kept on its contact until the send (which clears it) and readable meanwhile as the
+    contact's EMAIL_MESSAGE (`sent_files.draft_files`)."""
+    row = contacts.hold(connection, instance, params["ContactId"])
+    contacts.check_sendable(row, now, DRAFTED_METHODS, action="drafted")
+    raw = params["EmailMessage"]["RawMessage"]
+    if raw["ContentType"] not in CONTENT_TYPES:
+        raise invalid_request(
+            f"ContentType must be text/plain or text/html, not {raw['ContentType'][:100]!r}."
+        )
+    draft = {"Body": raw["Body"], "ContentType": raw["ContentType"], "SavedAt": now}
+    connection.execute(
+        update(contacts_table)
+        .where(contacts_table.c.id == row.id)
+        .values(draft=dumps(draft), updated_at=now)
+    )
+    return {"ContactId": row.id}
 
 
 def tag(connection: Connection, instance: Record, identifier: str, tags: dict[str, str]) -> None:

@@ -251,14 +251,17 @@ def is_active(row: Record, now: float) -> bool:
     return bool(row.state == CREATED and row.expires_at > now)
 
 
-def check_sendable(row: Any, now: float) -> None:
-    """An email contact made for sending that has not been sent, stopped or expired."""
+def check_sendable(
+    row: Any, now: float, methods: frozenset[str] = SENDABLE_METHODS, action: str = "sent"
+) -> None:
+    """An email contact made for sending (by one of `methods`) that has not been sent,
+    stopped or expired."""
     if row.channel != "EMAIL":
         raise invalid_request(f"Contact {row.id} is a {row.channel} contact, not EMAIL.")
-    if row.initiation_method not in SENDABLE_METHODS:
+    if row.initiation_method not in methods:
         raise invalid_request(
-            f"Contact {row.id} was initiated by {row.initiation_method}; only OUTBOUND, "
-            "AGENT_REPLY and FLOW email contacts can be sent."
+            f"Contact {row.id} was initiated by {row.initiation_method}; only "
+            f"{', '.join(sorted(methods))} email contacts can be {action}."
         )
     if row.state == SENT:
         raise invalid_request(f"Contact {row.id} has already been sent.")

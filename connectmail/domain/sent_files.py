@@ -1,4 +1,5 @@
-"""The files of an email we sent: its message (EMAIL_MESSAGE) and its text, made on demand.
+"""The files of an email we sent, or of one drafted and not sent yet: its message
+(EMAIL_MESSAGE) and its text, made on demand.
 
 A sent message is stored as what was asked for (its spec), with its Message-ID and Date fixed,
 and composing it always gives the same bytes; so its files are composed again when someone asks
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, select
 
 from connectmail.domain import arns
 from connectmail.jsontext import loads
-from connectmail.mail.compose import Attachment, compose, html_to_text
+from connectmail.mail.compose import Attachment, compose, compose_draft, html_to_text
 from connectmail.store.tables import Record, contacts, messages
 from connectmail.store.tables_inbound import attached_files, file_contents
 
@@ -24,6 +25,11 @@ MESSAGE_SUFFIX = "-message"
 TEXT_SUFFIX = "-text"
 MESSAGE_FILE_NAME = "message.eml"
 PLAIN_TEXT_FILE_NAME = "message.txt"
+# A draft's files are named after its contact: a contact has one draft at a time.
+DRAFT_SUFFIX = "-draft"
+DRAFT_TEXT_SUFFIX = "-draft-text"
+DRAFT_FILE_NAME = "draft.eml"
+DRAFT_TEXT_FILE_NAME = "draft.txt"
 PLAIN_TEXT_TYPE = "text/plain; charset=utf-8"
 
 
@@ -62,15 +68,47 @@ _MESSAGE = select(messages.c.id, messages.c.spec, messages.c.accepted_at)
 def _files(connection: Connection, contact: Record, message: Record) -> list[SentFile]:
     spec: dict[str, Any] = loads(message.spec)
     raw = compose(spec, attachments_of(connection, spec))
+    names = (message.id + MESSAGE_SUFFIX, MESSAGE_FILE_NAME)
+    text_names = (message.id + TEXT_SUFFIX, PLAIN_TEXT_FILE_NAME)
+    return _pair(contact, spec, raw, names, text_names, message.accepted_at, message.id)
+
+
+def draft_files(contact: Record) -> list[SentFile]:
+    """The files of the contact's draft (UpdateOutboundEmailContactMessage), if it has one."""
+    if contact.draft is None:
+        return []
+    draft = loads(contact.draft)
+    body = "html" if draft["ContentType"] == "text/html" else "text"
+    cc = (loads(contact.additional_recipients) or {}).get("CcList", [])
+    spec = {
+        body: draft["Body"],
+        "cc": [{"address": r["Address"], "name": r.get("DisplayName")} for r in cc],
+        "date": draft["SavedAt"],
+        "message_id": contact.id,
+    }
+    names = (contact.id + DRAFT_SUFFIX, DRAFT_FILE_NAME)
+    text_names = (contact.id + DRAFT_TEXT_SUFFIX, DRAFT_TEXT_FILE_NAME)
+    return _pair(contact, spec, compose_draft(spec), names, text_names, draft["SavedAt"], None)
+
+
+def _pair(
+    contact: Record,
+    spec: dict[str, Any],
+    raw: bytes,
+    names: tuple[str, str],
+    text_names: tuple[str, str],
+    created_at: float,
+    message_id: str | None,
+) -> list[SentFile]:
+    """The message's file and, when it has text, its plain-text file."""
     plain = spec.get("text")
     if plain is None and spec.get("html") is not None:
         plain = html_to_text(spec["html"])
     instance_arn = contact.arn.rsplit("/contact/", 1)[0]
 
     def made(
-        suffix: str, use_case: str, name: str, kind: str, data: bytes, position: int
+        file_id: str, use_case: str, name: str, kind: str, data: bytes, position: int
     ) -> SentFile:
-        file_id = message.id + suffix
         return SentFile(
             file_id,
             arns.instance_child_arn(instance_arn, "file", file_id),
@@ -80,22 +118,17 @@ def _files(connection: Connection, contact: Record, message: Record) -> list[Sen
             name,
             kind,
             data,
-            message.accepted_at,
+            created_at,
             position,
-            message_id=message.id,
+            message_id=message_id,
         )
 
-    files = [made(MESSAGE_SUFFIX, "EMAIL_MESSAGE", MESSAGE_FILE_NAME, "message/rfc822", raw, 0)]
+    file_id, name = names
+    files = [made(file_id, "EMAIL_MESSAGE", name, "message/rfc822", raw, 0)]
     if plain:
+        file_id, name = text_names
         files.append(
-            made(
-                TEXT_SUFFIX,
-                "EMAIL_MESSAGE_PLAIN_TEXT",
-                PLAIN_TEXT_FILE_NAME,
-                PLAIN_TEXT_TYPE,
-                plain.encode(),
-                1,
-            )
+            made(file_id, "EMAIL_MESSAGE_PLAIN_TEXT", name, PLAIN_TEXT_TYPE, plain.encode(), 1)
         )
     return files
 
@@ -126,17 +159,20 @@ def attachments_of(connection: Connection, spec: dict[str, Any]) -> list[Attachm
 
 
 def of_contact(connection: Connection, contact: Record) -> list[SentFile]:
-    """The files of every email sent on the contact, oldest first."""
+    """The files of every email sent on the contact, oldest first, then of its draft."""
     rows = connection.execute(
         _MESSAGE.where(
             (messages.c.contact_id == contact.id) & (messages.c.direction == "OUTBOUND")
         ).order_by(messages.c.accepted_at, messages.c.id)
     ).all()
-    return [file for row in rows for file in _files(connection, contact, row)]
+    sent = [file for row in rows for file in _files(connection, contact, row)]
+    return [*sent, *draft_files(contact)]
 
 
 def find(connection: Connection, contact: Record, file_id: str) -> SentFile | None:
-    """The sent file `file_id` of the contact, or None when it names no such file."""
+    """The sent or draft file `file_id` of the contact, or None when it names no such file."""
+    if file_id in (contact.id + DRAFT_SUFFIX, contact.id + DRAFT_TEXT_SUFFIX):
+        return next((f for f in draft_files(contact) if f.id == file_id), None)
     for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
         if file_id.endswith(suffix):
             row = connection.execute(
@@ -153,7 +189,17 @@ def find(connection: Connection, contact: Record, file_id: str) -> SentFile | No
 
 
 def content(connection: Connection, account_id: str, file_id: str) -> SentFile | None:
-    """The sent file `file_id` of the account (for a download URL), or None."""
+    """The sent or draft file `file_id` of the account (for a download URL), or None."""
+    for suffix in (DRAFT_SUFFIX, DRAFT_TEXT_SUFFIX):
+        if file_id.endswith(suffix):
+            contact = connection.execute(
+                select(contacts).where(
+                    (contacts.c.id == file_id[: -len(suffix)])
+                    & (contacts.c.account_id == account_id)
+                )
+            ).first()
+            if contact is not None:
+                return find(connection, contact, file_id)
     for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
         if file_id.endswith(suffix):
             row = connection.execute(

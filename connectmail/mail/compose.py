@@ -102,6 +102,18 @@ def compose(spec: dict[str, Any], attachments: Sequence[Attachment] = ()) -> byt
     return _entity(headers, body).encode("ascii")
 
 
+def compose_draft(spec: dict[str, Any]) -> bytes:
+    """An unsent draft as a message: its body and CC recipients, with no sender, recipient or
+    subject yet (those come with the send), marked `X-Unsent: 1` as mail clients mark theirs.
+    `spec` holds `text` or `html`, `cc`, `date`, and `message_id` (only a seed here)."""
+    headers = [f"Date: {format_datetime(datetime.fromtimestamp(spec['date'], UTC))}"]
+    if spec["cc"]:
+        headers.append(f"Cc: {encode_mailboxes(spec['cc'])}")
+    body_headers, body = _body(spec)
+    headers += ["X-Unsent: 1", "MIME-Version: 1.0", *body_headers]
+    return _entity(headers, body).encode("ascii")
+
+
 def _envelope(spec: dict[str, Any]) -> list[str]:
     headers = [
         f"From: {encode_mailbox(spec['from'])}",
