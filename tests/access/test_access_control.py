@@ -60,6 +60,12 @@ def test_accounts_are_isolated(shared_server: ServerProcess, tmp_path: Path) -> 
         lambda: mine.client.describe_contact(InstanceId=mine.instance_id, ContactId=their_contact),
         lambda: mine.send(their_contact),
         lambda: mine.client.stop_contact(InstanceId=theirs.instance_id, ContactId=their_contact),
+        lambda: mine.client.update_contact(
+            InstanceId=mine.instance_id, ContactId=their_contact, Name="mine now"
+        ),
+        lambda: mine.client.tag_contact(
+            InstanceId=mine.instance_id, ContactId=their_contact, Tags={"a": "b"}
+        ),
         lambda: mine.client.describe_email_address(
             InstanceId=theirs.instance_id, EmailAddressId=theirs.sender_id
         ),
@@ -610,3 +616,43 @@ def test_the_generated_root_account_is_connectmail_account_id(
     again = start_server(data_dir=data, env={"CONNECTMAIL_ACCOUNT_ID": "210987654321"})
     assert again.account_id == "123456789012"
     assert "CONNECTMAIL_ACCOUNT_ID 210987654321 is not used" in again.log()
+
+
+def test_a_key_denied_changing_one_contact_cannot_change_it(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    outpost = make_outpost(shared_server.client())
+    contact = outpost.contact(Name="kept")
+    scope = instance_scope(shared_server, outpost)
+    client = make_key(
+        shared_server,
+        tmp_path,
+        ALLOW_ALL,
+        {
+            "Effect": "Deny",
+            "Action": [
+                "connect:UpdateContact",
+                "connect:TagContact",
+                "connect:UntagContact",
+                "connect:UpdateOutboundEmailContactMessage",
+            ],
+            "Resource": f"{scope}/contact/{contact}",
+        },
+    )
+    ids = {"InstanceId": outpost.instance_id, "ContactId": contact}
+    draft = {"MessageSourceType": "RAW", "RawMessage": {"Body": "x", "ContentType": "text/plain"}}
+    calls: list[Callable[[], Any]] = [
+        lambda: client.update_contact(**ids, Name="changed"),
+        lambda: client.tag_contact(**ids, Tags={"team": "x"}),
+        lambda: client.untag_contact(**ids, TagKeys=["team"]),
+        lambda: client.update_outbound_email_contact_message(**ids, EmailMessage=draft),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDeniedException"
+    described = outpost.describe(contact)
+    assert described["Name"] == "kept" and "Tags" not in described
+    other = {"InstanceId": outpost.instance_id, "ContactId": outpost.contact()}
+    client.update_contact(**other, Name="free")  # another contact is the key's to change
+    assert outpost.describe(other["ContactId"])["Name"] == "free"
