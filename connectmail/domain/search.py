@@ -44,7 +44,6 @@ UNSUPPORTED_CRITERIA = (
     "QueueIds",
     "RoutingCriteria",
     "AdditionalTimeRange",
-    "ContactTags",
     "AiAgents",
 )
 
@@ -68,6 +67,18 @@ def disconnect_time(now: float) -> ColumnElement[Any]:
 def search(
     connection: Connection, instance: Record, params: dict[str, Any], now: float
 ) -> dict[str, Any]:
+    sort = params.get("Sort") or {"FieldName": "INITIATION_TIMESTAMP", "Order": "DESCENDING"}
+    after = None
+    if params.get("NextToken"):
+        # The position of the last contact and the moment of the first page:
+        # [[sort key, initiated_at, moment], id]. Every page answers as of that moment, so a
+        # contact expiring meanwhile (which ends it, and moves it in a DISCONNECT_TIMESTAMP
+        # order or range) is neither skipped nor listed twice.
+        sort_kind = str if sort["FieldName"] in TEXT_SORT_FIELDS else float
+        (sort_value, initiated_at, now), contact_id = decode_token(
+            params["NextToken"], "InvalidParameterException", ((sort_kind, float, float), str)
+        )
+        after = [sort_value, initiated_at, contact_id]
     time_range = params["TimeRange"]
     start, end = _epoch(time_range["StartTime"]), _epoch(time_range["EndTime"])
     if start > end:
@@ -99,22 +110,19 @@ def search(
         if criteria.get(member):
             values = _AttributeValues(column, inner, connection.dialect.name)
             conditions.append(_attribute_condition(criteria[member], values))
+    if criteria.get("ContactTags"):
+        tags = _AttributeValues(contacts.c.tags, None, connection.dialect.name)
+        conditions.append(_tag_condition(criteria["ContactTags"], tags))
     query = select(contacts).where(and_(*conditions))
     total = connection.execute(
         select(func.count()).select_from(contacts).where(and_(*conditions))
     ).scalar_one()
-    sort = params.get("Sort") or {"FieldName": "INITIATION_TIMESTAMP", "Order": "DESCENDING"}
     descending = sort["Order"] == "DESCENDING"
     keys = [_sort_key(sort["FieldName"], now).label("sort_key"), contacts.c.initiated_at]
     keys.append(contacts.c.id)
     query = query.add_columns(keys[0])
-    if params.get("NextToken"):
-        # The position of the last contact: [[sort key, initiated_at], id].
-        sort_kind = str if sort["FieldName"] in TEXT_SORT_FIELDS else float
-        (sort_value, initiated_at), contact_id = decode_token(
-            params["NextToken"], "InvalidParameterException", ((sort_kind, float), str)
-        )
-        query = query.where(_after(keys, [sort_value, initiated_at, contact_id], descending))
+    if after is not None:
+        query = query.where(_after(keys, after, descending))
     ordering = [k.desc() if descending else k.asc() for k in keys]
     size = params.get("MaxResults") or DEFAULT_PAGE
     rows = connection.execute(query.order_by(*ordering).limit(size + 1)).all()
@@ -123,7 +131,7 @@ def search(
     token = None
     if more and rows:
         last = rows[-1]
-        token = encode_token([[last.sort_key, last.initiated_at], last.id])
+        token = encode_token([[last.sort_key, last.initiated_at, now], last.id])
     return {
         "Contacts": [summary(row, now) for row in rows],
         "NextToken": token,
@@ -152,6 +160,8 @@ def summary(row: Record, now: float) -> dict[str, Any]:
         "DisconnectTimestamp": _time(disconnected_at),
         "SegmentAttributes": segment_attributes or None,
         "Name": row.name,
+        "QueueInfo": {"Id": row.queue_id} if row.queue_id else None,
+        "Tags": loads(row.tags) or None,
     }
 
 
@@ -258,6 +268,31 @@ def _attribute_condition(criteria: dict[str, Any], values: _AttributeValues) -> 
     if match == "MATCH_NONE":
         return not_(or_(*held))
     return and_(*held)
+
+
+def _tag_condition(criteria: dict[str, Any], tags: _AttributeValues) -> ColumnElement[bool]:
+    """ContactTags: a tag condition, conditions that must all hold, or groups of them of which
+    one must; what the filter gives together must all hold. A condition without a value
+    holds for a contact tagged with the key at all."""
+
+    def held(condition: dict[str, Any]) -> ColumnElement[bool]:
+        if not condition.get("TagKey"):
+            raise invalid_parameter("A ContactTags condition needs a TagKey.")
+        value = tags.of(condition["TagKey"])
+        tagged: ColumnElement[bool] = value.is_not(None)
+        if condition.get("TagValue") is None:
+            return tagged
+        return and_(tagged, value == condition["TagValue"])
+
+    parts: list[ColumnElement[bool]] = []
+    if criteria.get("TagCondition"):
+        parts.append(held(criteria["TagCondition"]))
+    if criteria.get("AndConditions"):
+        parts.append(and_(*map(held, criteria["AndConditions"])))
+    if criteria.get("OrConditions"):
+        groups = [and_(*map(held, group)) for group in criteria["OrConditions"] if group]
+        parts.append(or_(*groups) if groups else literal(True))
+    return and_(*parts) if parts else literal(True)
 
 
 def _epoch(moment: datetime) -> float:

@@ -158,8 +158,9 @@ def test_contacts_of_other_instances_stay_out(
         {"SearchCriteria": {"QueueIds": ["q-1"]}},
         {"TimeRange": {**window(), "StartTime": datetime.now(UTC) + timedelta(days=1)}},
         {"NextToken": "not-a-token"},
+        {"SearchCriteria": {"ContactTags": {"TagCondition": {"TagValue": "sales"}}}},
     ],
-    ids=["unsupported-criterion", "start-after-end", "bad-token"],
+    ids=["unsupported-criterion", "start-after-end", "bad-token", "tag-without-key"],
 )
 def test_invalid_searches_are_refused(populated: dict[str, Any], params: dict[str, Any]) -> None:
     with pytest.raises(ClientError) as raised:
@@ -195,12 +196,13 @@ def token(position: Any) -> str:
 @pytest.mark.parametrize(
     "next_token",
     [
-        token([[[1], 2], "x"]),
-        token([[{"a": 1}, 2], "x"]),
-        token([[None, None], None]),
-        token([["INBOUND", 1.0], "x"]),  # a text sort key, but the sort is by time
+        token([[[1], 2, 3], "x"]),
+        token([[{"a": 1}, 2, 3], "x"]),
+        token([[None, None, None], None]),
+        token([["INBOUND", 1.0, 2.0], "x"]),  # a text sort key, but the sort is by time
+        token([[1.0, 2.0], "x"]),  # without the moment of the first page
     ],
-    ids=["list", "object", "nulls", "text-for-time"],
+    ids=["list", "object", "nulls", "text-for-time", "no-moment"],
 )
 def test_tokens_not_issued_are_refused(populated: dict[str, Any], next_token: str) -> None:
     with pytest.raises(ClientError) as raised:
@@ -256,3 +258,47 @@ def test_contact_references_refuse_a_token_never_issued(populated: dict[str, Any
             NextToken="garbage!!",
         )
     assert raised.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
+def test_filter_by_contact_tags(shared_server: ServerProcess) -> None:
+    outpost = make_outpost(shared_server.client())
+    tagged = {
+        "sales-eu": {"department": "sales", "region": "eu"},
+        "sales-us": {"department": "sales", "region": "us"},
+        "support": {"department": "support"},
+        "untagged": {},
+    }
+    names = {}
+    for name, tags in tagged.items():
+        contact = outpost.contact(Name=name)
+        names[contact] = name
+        if tags:
+            outpost.client.tag_contact(InstanceId=outpost.instance_id, ContactId=contact, Tags=tags)
+
+    def found(tag_filter: dict[str, Any]) -> list[str]:
+        answer = outpost.client.search_contacts(
+            InstanceId=outpost.instance_id,
+            TimeRange=window(),
+            SearchCriteria={"ContactTags": tag_filter},
+            Sort={"FieldName": "INITIATION_TIMESTAMP", "Order": "ASCENDING"},
+        )
+        return [names[c["Id"]] for c in answer["Contacts"]]
+
+    sales = {"TagKey": "department", "TagValue": "sales"}
+    assert found({"TagCondition": sales}) == ["sales-eu", "sales-us"]
+    assert found({"TagCondition": {"TagKey": "region"}}) == ["sales-eu", "sales-us"]
+    assert found({"AndConditions": [sales, {"TagKey": "region", "TagValue": "eu"}]}) == ["sales-eu"]
+    assert found(
+        {
+            "OrConditions": [
+                [{"TagKey": "department", "TagValue": "support"}],
+                [sales, {"TagKey": "region", "TagValue": "us"}],
+            ]
+        }
+    ) == ["sales-us", "support"]
+    answer = outpost.client.search_contacts(
+        InstanceId=outpost.instance_id,
+        TimeRange=window(),
+        SearchCriteria={"ContactTags": {"TagCondition": {"TagKey": "region", "TagValue": "eu"}}},
+    )
+    assert answer["Contacts"][0]["Tags"] == {"department": "sales", "region": "eu"}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection
 
-from connectmail.domain import contact_updates, contacts, instances
+from connectmail.domain import contact_updates, contacts, instances, search
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.errors import ServiceError
 from connectmail.store.store import Store
@@ -116,3 +117,51 @@ def test_an_updated_expiry_runs_from_the_update(store: Store) -> None:
     with pytest.raises(ServiceError) as exc:
         update_at(NOW + 120 * 60, 60)  # expired: too late to extend
     assert "no longer active" in exc.value.message
+
+
+def test_search_pages_answer_as_of_the_first_page(store: Store) -> None:
+    """A contact that expires between two pages ordered by DISCONNECT_TIMESTAMP moves from
+    the open contacts (first, ascending) to the ended ones: the second page, worked out at
+    its own moment, listed it twice or skipped another."""
+    instance_id, first = store.write_now(make_contact)  # each expires at NOW + 60 minutes
+
+    def more(connection: Connection) -> str:
+        instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+        made = contacts.create(
+            connection,
+            instance,
+            {"Channel": "EMAIL", "InitiationMethod": "FLOW", "ExpiryDurationInMinutes": 600},
+            NOW + 1,
+            ExpiryPolicy(),
+        )
+        return str(made["ContactId"])
+
+    second, third = store.write_now(more), store.write_now(more)
+
+    def page(at: float, token: str | None) -> dict[str, Any]:
+        def run(connection: Connection) -> dict[str, Any]:
+            instance = instances.require(connection, ACCOUNT, REGION, instance_id)
+            params: dict[str, Any] = {
+                "TimeRange": {
+                    "Type": "INITIATION_TIMESTAMP",
+                    "StartTime": datetime.fromtimestamp(NOW - 60, UTC),
+                    "EndTime": datetime.fromtimestamp(NOW + 60, UTC),
+                },
+                "Sort": {"FieldName": "DISCONNECT_TIMESTAMP", "Order": "ASCENDING"},
+                "MaxResults": 1,
+            }
+            if token:
+                params["NextToken"] = token
+            return search.search(connection, instance, params, at)
+
+        return store.read_now(run)
+
+    listed, token, at = [], None, NOW + 30 * 60  # all three open at the first page
+    while True:
+        answer = page(at, token)
+        listed += [c["Id"] for c in answer["Contacts"]]
+        token = answer["NextToken"]
+        if token is None:
+            break
+        at = NOW + 90 * 60  # later pages: the first contact has expired
+    assert sorted(listed) == sorted([first, second, third])
