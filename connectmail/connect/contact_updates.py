@@ -1,5 +1,5 @@
-"""Handlers for changing a contact after it is made: UpdateContact, TagContact, UntagContact
-and UpdateOutboundEmailContactMessage."""
+"""Handlers for changing a contact after it is made: UpdateContact, TagContact, UntagContact,
+UpdateOutboundEmailContactMessage and AssociateContactWithUser."""
 
 from __future__ import annotations
 
@@ -49,3 +49,14 @@ class ContactUpdateHandlers(Handlers):
             return contact_updates.save_draft(c, instance, params, now)
 
         return await self.write_once(ctx, params, save)
+
+    @operation("AssociateContactWithUser")
+    async def associate_contact_with_user(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def associate(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            contact_updates.associate_user(c, instance, params, now)
+            return {}
+
+        return await self.write_once(ctx, params, associate)

@@ -1,7 +1,7 @@
 """A contact after it is made: UpdateContact (its name, description, references, segment
 attributes, CC recipients, and an external audio contact's queue, agent and endpoints), the
-draft of its email (UpdateOutboundEmailContactMessage) and its user-defined tags (TagContact,
-UntagContact).
+draft of its email (UpdateOutboundEmailContactMessage), the agent it is given
+(AssociateContactWithUser) and its user-defined tags (TagContact, UntagContact).
 
 Each change holds the contact's row (`contacts.hold`), so it is decided on the state it
 changes: recipients cannot be changed on an email a send has just sent.
@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from connectmail.domain import contacts
+from connectmail.domain import arns, contacts
 from connectmail.domain.outbound import CONTENT_TYPES
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
@@ -169,6 +169,23 @@ def save_draft(
         .values(draft=dumps(draft), updated_at=now)
     )
     return {"ContactId": row.id}
+
+
+def associate_user(
+    connection: Connection, instance: Record, params: dict[str, Any], now: float
+) -> None:
+    """AssociateContactWithUser: the agent (a user's id, or its ARN) a contact waiting for one
+    is given: DescribeContact's AgentInfo, SearchContacts' AgentIds. connectmail keeps no
+    users, so any id is taken; a contact that has ended waits for no one."""
+    row = contacts.hold(connection, instance, params["ContactId"])
+    if not contacts.is_active(row, now):
+        raise invalid_request(f"Contact {row.id} has ended; only an ongoing contact takes a user.")
+    user_id = arns.resource_id(params["UserId"], "agent")
+    connection.execute(
+        update(contacts_table)
+        .where(contacts_table.c.id == row.id)
+        .values(user_id=user_id, updated_at=now)
+    )
 
 
 def tag(connection: Connection, instance: Record, identifier: str, tags: dict[str, str]) -> None:

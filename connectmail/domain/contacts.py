@@ -247,6 +247,13 @@ def hold(
     return held
 
 
+def ended_at(row: Any, now: float) -> float | None:
+    """When the contact ended: stopped or sent, or when an unsent one expired."""
+    if row.disconnected_at is None and row.state == CREATED and row.expires_at <= now:
+        return float(row.expires_at)
+    return None if row.disconnected_at is None else float(row.disconnected_at)
+
+
 def is_active(row: Record, now: float) -> bool:
     return bool(row.state == CREATED and row.expires_at > now)
 
@@ -370,9 +377,9 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
         "Channel": row.channel,
         "QueueInfo": {"Id": row.queue_id} if row.queue_id else None,
         "AgentInfo": {"Id": row.user_id} if row.user_id else None,
-        "InitiationTimestamp": _time(row.initiated_at),
-        "LastUpdateTimestamp": _time(updated_at),
-        "DisconnectTimestamp": _time(disconnected_at),
+        "InitiationTimestamp": time_of(row.initiated_at),
+        "LastUpdateTimestamp": time_of(updated_at),
+        "DisconnectTimestamp": time_of(disconnected_at),
         "DisconnectReason": reason,
         "CustomerEndpoint": loads(row.customer_endpoint),
         "SystemEndpoint": loads(row.system_endpoint),
@@ -383,5 +390,5 @@ def describe(connection: Connection, row: Record, now: float) -> dict[str, Any]:
     }
 
 
-def _time(epoch: float | None) -> datetime | None:
+def time_of(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

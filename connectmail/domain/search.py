@@ -9,7 +9,7 @@ routing steps, AI agents) are refused rather than silently matched against nothi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +27,7 @@ from sqlalchemy import (
     select,
 )
 
-from connectmail.domain.contacts import CREATED, SUBJECT_ATTRIBUTE
+from connectmail.domain.contacts import CREATED, SUBJECT_ATTRIBUTE, ended_at, time_of
 from connectmail.domain.pagination import decode_token, encode_token
 from connectmail.errors import ServiceError
 from connectmail.jsontext import loads
@@ -140,9 +140,6 @@ def search(
 
 
 def summary(row: Record, now: float) -> dict[str, Any]:
-    disconnected_at = row.disconnected_at
-    if disconnected_at is None and row.state == CREATED and row.expires_at <= now:
-        disconnected_at = row.expires_at
     segment_attributes = {
         key: value
         for key, value in (loads(row.segment_attributes) or {}).items()
@@ -156,8 +153,8 @@ def summary(row: Record, now: float) -> dict[str, Any]:
         "InitiationMethod": row.initiation_method,
         "Channel": row.channel,
         "AgentInfo": {"Id": row.user_id} if row.user_id else None,
-        "InitiationTimestamp": _time(row.initiated_at),
-        "DisconnectTimestamp": _time(disconnected_at),
+        "InitiationTimestamp": time_of(row.initiated_at),
+        "DisconnectTimestamp": time_of(ended_at(row, now)),
         "SegmentAttributes": segment_attributes or None,
         "Name": row.name,
         "QueueInfo": {"Id": row.queue_id} if row.queue_id else None,
@@ -297,7 +294,3 @@ def _tag_condition(criteria: dict[str, Any], tags: _AttributeValues) -> ColumnEl
 
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
-
-
-def _time(epoch: float | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)

@@ -1,0 +1,53 @@
+"""A contact's tree (ListAssociatedContacts): the contacts of one conversation, which share an
+initial contact. For email that is a thread: the customer's first email, the agents' replies
+and the customer's answers to them, oldest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from connectmail.domain import contacts
+from connectmail.domain.pagination import page_after
+from connectmail.store.tables import Record
+from connectmail.store.tables import contacts as contacts_table
+
+DEFAULT_PAGE = 100
+
+
+def associated(
+    connection: Connection, instance: Record, params: dict[str, Any], now: float
+) -> dict[str, Any]:
+    row = contacts.require(connection, instance, params["ContactId"])
+    root = row.initial_contact_id or row.id
+    query = select(contacts_table).where(
+        (contacts_table.c.instance_id == instance.id)
+        & ((contacts_table.c.id == root) | (contacts_table.c.initial_contact_id == root))
+    )
+    page = page_after(
+        connection,
+        query,
+        contacts_table.c.initiated_at,
+        contacts_table.c.id,
+        params.get("MaxResults") or DEFAULT_PAGE,
+        params.get("NextToken"),
+        lambda found: _summary(found, now),
+        error_code="InvalidParameterException",
+    )
+    return {"ContactSummaryList": page.items, "NextToken": page.next_token}
+
+
+def _summary(row: Record, now: float) -> dict[str, Any]:
+    ended = contacts.ended_at(row, now)
+    return {
+        "ContactId": row.id,
+        "ContactArn": row.arn,
+        "InitiationTimestamp": contacts.time_of(row.initiated_at),
+        "DisconnectTimestamp": contacts.time_of(ended),
+        "InitialContactId": row.initial_contact_id,
+        "PreviousContactId": row.previous_contact_id,
+        "RelatedContactId": row.related_contact_id,
+        "InitiationMethod": row.initiation_method,
+        "Channel": row.channel,
+    }
