@@ -1,7 +1,8 @@
 """The other AWS clients work unchanged: the JavaScript SDK v3 and the AWS CLI.
 
 They sign, encode labels and queries, and parse errors with their own code, so they check the
-protocol layer against an implementation that is not botocore's.
+protocol layer against an implementation that is not botocore's. Every operation, compared
+with boto3 field by field: test_other_clients_walk.py.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from tests.support.server import ServerProcess
 
 JS_DIR = Path(__file__).parent / "js"
+JS_CLIENTS = ("client-connect", "client-qconnect")
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +46,8 @@ def js_sdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if not manifest.exists() or manifest.read_text() != wanted:
         manifest.write_text(wanted)
         shutil.rmtree(directory / "node_modules", ignore_errors=True)
-    if not (directory / "node_modules" / "@aws-sdk" / "client-connect").exists():
+    installed_clients = (directory / "node_modules" / "@aws-sdk" / name for name in JS_CLIENTS)
+    if not all(client.exists() for client in installed_clients):
         installed = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=directory,
@@ -54,7 +57,8 @@ def js_sdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
         if installed.returncode != 0:
             pytest.skip(f"npm install failed (is the npm registry reachable?): {installed.stderr}")
-    shutil.copy(JS_DIR / "connect.mjs", directory / "connect.mjs")
+    for script in JS_DIR.glob("*.mjs"):
+        shutil.copy(script, directory / script.name)
     return directory
 
 
@@ -182,6 +186,7 @@ def test_js_sdk_sees_aws_errors(js_sdk: Path, server: ServerProcess) -> None:
         "name": "ResourceNotFoundException",
         "status": 404,
         "message": f"Instance not found: {missing}",
+        "fields": {},
     }
     assert results[1]["name"] == "InvalidRequestException" and results[1]["status"] == 400
     assert "'InitiationMethod'" in results[1]["message"]
