@@ -2,8 +2,8 @@
 
 Filters run in SQL and pages are keyset pages (the token holds the sort key of the last
 contact), so a deep page costs what the first one does and new contacts never shift a page.
-Criteria about things connectmail does not keep (queues, agent hierarchies, Contact Lens,
-routing steps, AI agents) are refused rather than silently matched against nothing.
+Criteria about things connectmail does not keep (agent hierarchies, Contact Lens, routing
+steps, AI agents) are refused rather than silently matched against nothing.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ UNSET_TIMESTAMPS = frozenset(
 UNSUPPORTED_CRITERIA = (
     "AgentHierarchyGroups",
     "ContactAnalysis",
-    "QueueIds",
     "RoutingCriteria",
     "AdditionalTimeRange",
     "AiAgents",
@@ -97,6 +96,8 @@ def search(
         conditions.append(contacts.c.channel.in_(criteria["Channels"]))
     if criteria.get("InitiationMethods"):
         conditions.append(contacts.c.initiation_method.in_(criteria["InitiationMethods"]))
+    if criteria.get("QueueIds"):  # only external audio contacts name one (UpdateContact)
+        conditions.append(contacts.c.queue_id.in_(criteria["QueueIds"]))
     if criteria.get("AgentIds"):
         conditions.append(contacts.c.user_id.in_(criteria["AgentIds"]))
     if criteria.get("ActiveRegions") and instance.region not in criteria["ActiveRegions"]:

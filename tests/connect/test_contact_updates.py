@@ -210,6 +210,16 @@ def test_an_external_audio_contact_takes_its_queue_agent_and_endpoints(
     )
     contact = outpost.describe(voice)
     assert contact["QueueInfo"] == {"Id": "queue-7"}
+    found = outpost.client.search_contacts(
+        InstanceId=outpost.instance_id,
+        TimeRange={
+            "Type": "INITIATION_TIMESTAMP",
+            "StartTime": contact["InitiationTimestamp"] - timedelta(minutes=1),
+            "EndTime": contact["InitiationTimestamp"] + timedelta(minutes=1),
+        },
+        SearchCriteria={"QueueIds": ["queue-7", "queue-8"]},
+    )["Contacts"]
+    assert [(c["Id"], c["QueueInfo"]) for c in found] == [(voice, {"Id": "queue-7"})]
     assert contact["AgentInfo"] == {"Id": "agent-9"}
     assert contact["CustomerEndpoint"] == {"Type": "TELEPHONE_NUMBER", "Address": "+15550100"}
     assert contact["SystemEndpoint"] == {"Type": "TELEPHONE_NUMBER", "Address": "+15550199"}

@@ -155,7 +155,7 @@ def test_contacts_of_other_instances_stay_out(
 @pytest.mark.parametrize(
     "params",
     [
-        {"SearchCriteria": {"QueueIds": ["q-1"]}},
+        {"SearchCriteria": {"AgentHierarchyGroups": {"L1Ids": ["h-1"]}}},
         {"TimeRange": {**window(), "StartTime": datetime.now(UTC) + timedelta(days=1)}},
         {"NextToken": "not-a-token"},
         {"SearchCriteria": {"ContactTags": {"TagCondition": {"TagValue": "sales"}}}},
