@@ -1,7 +1,8 @@
-"""Handlers for the email addresses of an instance."""
+"""Handlers for the email addresses of an instance and their aliases."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -9,6 +10,10 @@ from sqlalchemy import Connection
 from connectmail.aws import RequestContext, operation
 from connectmail.connect.base import Handlers
 from connectmail.domain import email_addresses, instances
+from connectmail.store.tables import Record
+
+# associate_alias or disassociate_alias: (connection, instance, primary, alias, now).
+AliasChange = Callable[[Connection, Record, str, str, float], None]
 
 
 class EmailAddressHandlers(Handlers):
@@ -31,7 +36,7 @@ class EmailAddressHandlers(Handlers):
         def describe(c: Connection, now: float) -> dict[str, Any]:
             instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
             return email_addresses.describe(
-                email_addresses.require(c, instance, params["EmailAddressId"])
+                c, email_addresses.require(c, instance, params["EmailAddressId"])
             )
 
         return await self.read(describe)
@@ -64,8 +69,31 @@ class EmailAddressHandlers(Handlers):
         def delete(c: Connection, now: float) -> dict[str, Any]:
             instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
             email_addresses.remove(
-                c, email_addresses.require(c, instance, params["EmailAddressId"])
+                c, instance, email_addresses.require(c, instance, params["EmailAddressId"]), now
             )
             return {}
 
         return await self.write_once(ctx, params, delete)
+
+    @operation("AssociateEmailAddressAlias")
+    async def associate_email_address_alias(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._alias_change(ctx, params, email_addresses.associate_alias)
+
+    @operation("DisassociateEmailAddressAlias")
+    async def disassociate_email_address_alias(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self._alias_change(ctx, params, email_addresses.disassociate_alias)
+
+    async def _alias_change(
+        self, ctx: RequestContext, params: dict[str, Any], change: AliasChange
+    ) -> dict[str, Any]:
+        def write(c: Connection, now: float) -> dict[str, Any]:
+            instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
+            alias = params["AliasConfiguration"]["EmailAddressId"]
+            change(c, instance, params["EmailAddressId"], alias, now)
+            return {}
+
+        return await self.write_once(ctx, params, write)

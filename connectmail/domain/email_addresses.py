@@ -1,4 +1,5 @@
-"""The email addresses of an instance: the only addresses its outbound email may come from."""
+"""The email addresses of an instance: the only addresses its outbound email may come from,
+and the aliases among them (an address whose mail is forwarded to another, its primary)."""
 
 from __future__ import annotations
 
@@ -100,21 +101,26 @@ def default_outbound(
     return rows[0] if rows else None
 
 
-def describe(row: Record) -> dict[str, Any]:
-    view = metadata(row)
+def describe(connection: Connection, row: Record) -> dict[str, Any]:
+    view = metadata(row, _alias_id(connection, row.id))
     view["CreateTimestamp"] = _iso(row.created_at)
     view["ModifiedTimestamp"] = _iso(row.modified_at)
     view["Tags"] = loads(row.tags) or None
     return view
 
 
-def metadata(row: Record) -> dict[str, Any]:
+def metadata(row: Record, alias: str | None) -> dict[str, Any]:
+    """The address as searches show it; `alias` is the id of the address forwarding to it.
+
+    AliasConfigurations are "which email addresses forward to this primary address": an
+    alias's own view has none."""
     return {
         "EmailAddressId": row.id,
         "EmailAddressArn": row.arn,
         "EmailAddress": row.address,
         "DisplayName": row.display_name,
         "Description": row.description,
+        "AliasConfigurations": [{"EmailAddressId": alias}] if alias else None,
     }
 
 
@@ -133,8 +139,91 @@ def update_metadata(
     return {"EmailAddressId": row.id, "EmailAddressArn": row.arn}
 
 
-def remove(connection: Connection, row: Record) -> None:
+def remove(connection: Connection, instance: Record, row: Record, now: float) -> None:
+    """Delete the address, and with it the alias relationship it is part of (either end)."""
+    instances.hold(connection, instance)  # no alias is associated with it meanwhile
+    # Read again under the hold: an association may have committed since `row` was read.
+    primary = connection.execute(
+        select(email_addresses.c.alias_of).where(email_addresses.c.id == row.id)
+    ).scalar()
+    if primary is not None:
+        _modified(connection, primary, now)  # the primary's AliasConfigurations change
+    connection.execute(
+        update(email_addresses).where(email_addresses.c.alias_of == row.id).values(alias_of=None)
+    )
     connection.execute(delete(email_addresses).where(email_addresses.c.id == row.id))
+
+
+def associate_alias(
+    connection: Connection, instance: Record, primary_id: str, alias_id: str, now: float
+) -> None:
+    """Make `alias_id` forward to `primary_id`: one alias an address, no chains, one instance.
+
+    The instance's row is held first, so two associations cannot each see the other's
+    addresses free and together make a chain."""
+    instances.hold(connection, instance)
+    primary = require(connection, instance, primary_id)
+    alias = require(connection, instance, alias_id)
+    if alias.id == primary.id:
+        raise ServiceError(
+            "InvalidParameterException", f"Email address {primary.id} cannot be its own alias."
+        )
+    if primary.alias_of is not None:
+        raise _conflict(
+            f"Email address {primary.id} is an alias of {primary.alias_of}: an alias cannot "
+            "have an alias of its own."
+        )
+    if alias.alias_of is not None:
+        raise _conflict(f"Email address {alias.id} is already an alias (of {alias.alias_of}).")
+    existing = _alias_id(connection, primary.id)
+    if existing is not None:
+        raise _conflict(
+            f"Email address {primary.id} already has an alias ({existing}); an email address "
+            "can have at most one."
+        )
+    own = _alias_id(connection, alias.id)
+    if own is not None:
+        raise _conflict(
+            f"Email address {alias.id} has an alias of its own ({own}): aliases cannot be chained."
+        )
+    connection.execute(
+        update(email_addresses).where(email_addresses.c.id == alias.id).values(alias_of=primary.id)
+    )
+    _modified(connection, primary.id, now)
+
+
+def disassociate_alias(
+    connection: Connection, instance: Record, primary_id: str, alias_id: str, now: float
+) -> None:
+    """End the forwarding from `alias_id` to `primary_id`; both addresses stay."""
+    instances.hold(connection, instance)
+    primary = require(connection, instance, primary_id)
+    alias = require(connection, instance, alias_id)
+    if alias.alias_of != primary.id:
+        # "The alias association must currently exist between the primary email address and
+        # the specified alias email address."
+        raise not_found("Alias association", f"{alias.id} is not an alias of {primary.id}")
+    connection.execute(
+        update(email_addresses).where(email_addresses.c.id == alias.id).values(alias_of=None)
+    )
+    _modified(connection, primary.id, now)
+
+
+def _alias_id(connection: Connection, primary_id: str) -> str | None:
+    found = connection.execute(
+        select(email_addresses.c.id).where(email_addresses.c.alias_of == primary_id)
+    ).scalar()
+    return None if found is None else str(found)
+
+
+def _modified(connection: Connection, address_id: str, now: float) -> None:
+    connection.execute(
+        update(email_addresses).where(email_addresses.c.id == address_id).values(modified_at=now)
+    )
+
+
+def _conflict(message: str) -> ServiceError:
+    return ServiceError("ResourceConflictException", message)
 
 
 def search(connection: Connection, instance: Record, params: dict[str, Any]) -> dict[str, Any]:
@@ -163,8 +252,9 @@ def search(connection: Connection, instance: Record, params: dict[str, Any]) -> 
     size = params.get("MaxResults", 100)
     page = following[:size]
     more = len(following) > size
+    aliases = {row.alias_of: row.id for row in rows if row.alias_of is not None}
     return {
-        "EmailAddresses": [metadata(row) for row in page],
+        "EmailAddresses": [metadata(row, aliases.get(row.id)) for row in page],
         "NextToken": encode_token([page[-1].created_at, page[-1].id]) if more else None,
         "ApproximateTotalCount": len(matching),
     }

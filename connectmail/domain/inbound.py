@@ -4,7 +4,9 @@ The raw message, its plain text and its attachments are kept as the contact's fi
 same transaction as the contact. A message that answers one we know (its In-Reply-To or
 References name a Message-ID of the same instance) is linked to that contact through
 RelatedContactId, and the new contact takes over its attributes, as Amazon Connect does for
-email threads. StartEmailContact composes a message from its fields and receives it the same way.
+email threads. Mail to an alias address is also forwarded to its primary address, which gets a
+contact of its own. StartEmailContact composes a message from its fields and receives it the
+same way, at the one address it names.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ INBOUND = "INBOUND"
 RECEIVED = "RECEIVED"
 # A reply's References keep the whole chain; past this many ids, the first and the newest.
 MAX_THREAD_REFERENCES = 100
+# On a contact made by forwarding mail from an alias to its primary: the alias's address.
+FORWARDED_ATTRIBUTE = "connectmail:ForwardedFrom"
 
 
 @dataclass(frozen=True)
@@ -77,27 +81,61 @@ def receive(
     now: float,
     expiry: contacts.ExpiryPolicy,
 ) -> list[str]:
-    """One contact per instance addressed (its first address in RCPT order is the destination)."""
+    """One contact per instance addressed (its first address in RCPT order is the destination),
+    and one for each primary address an addressed alias forwards to, unless that primary is
+    the destination already."""
     contact_ids: list[str] = []
-    seen: set[str] = set()
-    for instance, address in recipient_instances(connection, recipients):
-        if instance.id in seen:
-            continue
-        seen.add(instance.id)
-        contact_ids.append(
-            ingest(
-                connection,
-                instance,
-                address,
-                raw,
-                parsed,
-                now,
-                expiry,
-                envelope_sender=envelope_sender,
-                dedupe=True,
+    for instance, addressed in _by_instance(recipient_instances(connection, recipients)):
+        destination = addressed[0]
+        deliveries = [(destination, None)] + [
+            (primary, alias)
+            for alias, primary in _forwards(connection, instance, addressed)
+            if primary.id != destination.id
+        ]
+        for receiver, forwarded_from in deliveries:
+            contact_ids.append(
+                ingest(
+                    connection,
+                    instance,
+                    receiver,
+                    raw,
+                    parsed,
+                    now,
+                    expiry,
+                    envelope_sender=envelope_sender,
+                    dedupe=True,
+                    forwarded_from=forwarded_from,
+                )
+            )
+    # A retry split otherwise (the primary first, its alias later) finds one contact twice.
+    return list(dict.fromkeys(contact_ids))
+
+
+def _by_instance(found: list[tuple[Record, Record]]) -> list[tuple[Record, list[Record]]]:
+    """The addresses found, grouped by instance; both in RCPT order."""
+    grouped: dict[str, tuple[Record, list[Record]]] = {}
+    for instance, address in found:
+        grouped.setdefault(instance.id, (instance, []))[1].append(address)
+    return list(grouped.values())
+
+
+def _forwards(
+    connection: Connection, instance: Record, addressed: list[Record]
+) -> list[tuple[Record, Record]]:
+    """(alias, primary) for each addressed alias. A primary is never an alias itself (no
+    chains), so mail is forwarded once, and no two aliases share one."""
+    wanted = [address.alias_of for address in addressed if address.alias_of is not None]
+    if not wanted:
+        return []
+    primaries = {
+        row.id: row
+        for row in connection.execute(
+            select(email_addresses).where(
+                email_addresses.c.id.in_(wanted) & (email_addresses.c.instance_id == instance.id)
             )
         )
-    return contact_ids
+    }
+    return [(a, primaries[a.alias_of]) for a in addressed if a.alias_of in primaries]
 
 
 def ingest(
@@ -112,12 +150,21 @@ def ingest(
     fields: ContactFields | None = None,
     envelope_sender: str | None = None,
     dedupe: bool = False,
+    forwarded_from: Record | None = None,
 ) -> str:
-    """Create the INBOUND contact for a message received by `instance` at `destination`."""
+    """Create the INBOUND contact for a message received by `instance` at `destination`
+    (forwarded there from the alias `forwarded_from`, if given)."""
     fields = fields or ContactFields()
     digest = hashlib.sha256(raw).hexdigest()
+    destination_address = destination.address.lower()
     if dedupe and parsed.message_id:
-        existing = _already_received(connection, instance, parsed.message_id, digest)
+        existing = _already_received(
+            connection,
+            instance,
+            parsed.message_id,
+            digest,
+            destination_address if forwarded_from is not None else None,
+        )
         if existing is not None:
             return existing  # a sender retrying after a lost reply: the contact exists
     if fields.related_contact_id:
@@ -125,7 +172,7 @@ def ingest(
         if related is not None and related.channel != "EMAIL":
             raise invalid_request("RelatedContactId must name an EMAIL contact.")
     else:
-        related = thread_parent(connection, instance, parsed)
+        related = thread_parent(connection, instance, parsed, destination.address)
     attributes = dict(loads(related.attributes)) if related is not None else {}
     attributes.update(fields.attributes)
     contacts.check_attributes(attributes)
@@ -133,8 +180,9 @@ def ingest(
     segment_attributes = dict(fields.segment_attributes)
     minutes = contacts.expiry_minutes(fields.expiry_minutes, segment_attributes, expiry)
     segment_attributes[contacts.SUBJECT_ATTRIBUTE] = {"ValueString": parsed.subject[:1024]}
+    if forwarded_from is not None:
+        segment_attributes[FORWARDED_ATTRIBUTE] = {"ValueString": forwarded_from.address}
     contact_id = arns.new_id()
-    destination_address = destination.address.lower()
     connection.execute(
         insert(contacts_table).values(
             id=contact_id,
@@ -221,8 +269,13 @@ def ingest(
     return contact_id
 
 
-def thread_parent(connection: Connection, instance: Record, parsed: ParsedEmail) -> Record | None:
-    """The contact whose message this one answers: In-Reply-To first, then the newest Reference."""
+def thread_parent(
+    connection: Connection, instance: Record, parsed: ParsedEmail, destination: str | None = None
+) -> Record | None:
+    """The contact whose message this one answers: In-Reply-To first, then the newest Reference.
+
+    Of contacts with the same message (one received at an alias and at its primary), the
+    one at `destination` is taken, so each address's contacts make a thread of their own."""
     candidates = list(dict.fromkeys([*parsed.in_reply_to, *reversed(parsed.references)]))
     # A header may name any number of ids (a query takes at most 65,535 parameters on
     # PostgreSQL): the first ones in that order, and the thread's first message, are asked for.
@@ -230,7 +283,12 @@ def thread_parent(connection: Connection, instance: Record, parsed: ParsedEmail)
     if not candidates:
         return None
     rows = connection.execute(
-        select(messages.c.rfc_message_id, messages.c.contact_id, messages.c.accepted_at)
+        select(
+            messages.c.rfc_message_id,
+            messages.c.contact_id,
+            messages.c.accepted_at,
+            contacts_table.c.system_endpoint,
+        )
         .join(contacts_table, contacts_table.c.id == messages.c.contact_id)
         .where(
             messages.c.rfc_message_id.in_(candidates)
@@ -240,17 +298,36 @@ def thread_parent(connection: Connection, instance: Record, parsed: ParsedEmail)
     if not rows:
         return None
     rank = {message_id: n for n, message_id in enumerate(candidates)}
-    best = min(rows, key=lambda r: (rank[r.rfc_message_id], -r.accepted_at))
+    wanted = (destination or "").lower()
+    best = min(
+        rows,
+        key=lambda r: (
+            rank[r.rfc_message_id],
+            _endpoint_address(r.system_endpoint) != wanted,
+            -r.accepted_at,
+            r.contact_id,
+        ),
+    )
     return connection.execute(
         select(contacts_table).where(contacts_table.c.id == best.contact_id)
     ).one()
 
 
 def _already_received(
-    connection: Connection, instance: Record, rfc_message_id: str, digest: str
+    connection: Connection,
+    instance: Record,
+    rfc_message_id: str,
+    digest: str,
+    forwarded_to: str | None,
 ) -> str | None:
-    row = connection.execute(
-        select(messages.c.contact_id)
+    """The contact the same message made before: the instance's own (not forwarded), or, for
+    a copy forwarded to the address `forwarded_to`, any contact at that address."""
+    rows = connection.execute(
+        select(
+            messages.c.contact_id,
+            contacts_table.c.system_endpoint,
+            contacts_table.c.segment_attributes,
+        )
         .join(contacts_table, contacts_table.c.id == messages.c.contact_id)
         .join(files_table, files_table.c.message_id == messages.c.id)
         .where(
@@ -260,9 +337,21 @@ def _already_received(
             & (files_table.c.use_case == attached_files.EMAIL_MESSAGE)
             & (files_table.c.sha256 == digest)
         )
-        .limit(1)
-    ).first()
-    return None if row is None else str(row.contact_id)
+        .order_by(contacts_table.c.initiated_at, contacts_table.c.id)
+    ).all()
+    for row in rows:
+        if forwarded_to is None:
+            found = FORWARDED_ATTRIBUTE not in (loads(row.segment_attributes) or {})
+        else:
+            found = _endpoint_address(row.system_endpoint) == forwarded_to
+        if found:
+            return str(row.contact_id)
+    return None
+
+
+def _endpoint_address(endpoint: str | None) -> str:
+    """The address of a contact's stored endpoint, lower-cased ("" when it has none)."""
+    return str((loads(endpoint) or {}).get("Address", "")).lower()
 
 
 def _trimmed(references: list[str]) -> list[str]:

@@ -80,7 +80,11 @@ email_addresses = Table(
     Column("tags", Text, nullable=False, default="{}"),
     Column("created_at", Float, nullable=False),
     Column("modified_at", Float, nullable=False),
+    # The primary address this one is an alias of (AssociateEmailAddressAlias): mail to it is
+    # forwarded there. Unique: an address has at most one alias.
+    Column("alias_of", ID),
     Index("ix_email_addresses_instance", "instance_id", "created_at"),
+    Index("ux_email_addresses_alias_of", "alias_of", unique=True),
 )
 
 contacts = Table(

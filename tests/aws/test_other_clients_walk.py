@@ -143,9 +143,41 @@ def connect_walk(now: datetime) -> list[Call]:
             **instance,
             EmailAddress="walk-{run}@example.com",
         ),
+        connect(
+            "CreateEmailAddress",
+            as_="alias",
+            **instance,
+            EmailAddress="walk-alias-{run}@example.com",
+        ),
+        connect(
+            "AssociateEmailAddressAlias",
+            **instance,
+            EmailAddressId="${address.EmailAddressId}",
+            AliasConfiguration={"EmailAddressId": "${alias.EmailAddressArn}"},
+        ),
+        connect(
+            "AssociateEmailAddressAlias",
+            "ResourceConflictException",
+            **instance,
+            EmailAddressId="${alias.EmailAddressId}",
+            AliasConfiguration={"EmailAddressId": "${address.EmailAddressId}"},
+        ),
         connect("DescribeEmailAddress", **instance, EmailAddressId="${address.EmailAddressArn}"),
         connect(
             "DescribeEmailAddress", "ResourceNotFoundException", **instance, EmailAddressId=MISSING
+        ),
+        connect(
+            "DisassociateEmailAddressAlias",
+            **instance,
+            EmailAddressId="${address.EmailAddressId}",
+            AliasConfiguration={"EmailAddressId": "${alias.EmailAddressId}"},
+        ),
+        connect(
+            "DisassociateEmailAddressAlias",
+            "ResourceNotFoundException",
+            **instance,
+            EmailAddressId="${address.EmailAddressId}",
+            AliasConfiguration={"EmailAddressId": "${alias.EmailAddressId}"},
         ),
         connect(
             "SearchEmailAddresses",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,40 +12,7 @@ from connectmail.domain import contact_updates, contacts, instances, search
 from connectmail.domain.contacts import ExpiryPolicy
 from connectmail.errors import ServiceError
 from connectmail.store.store import Store
-
-ACCOUNT, REGION, NOW = "123456789012", "us-east-1", 1_800_000_000.0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(f"sqlite:///{tmp_path / 'expiry.db'}")
-    opened.migrate()
-    yield opened
-    opened.close()
-
-
-def make_contact(connection: Connection) -> tuple[str, str]:
-    created = instances.create(
-        connection,
-        ACCOUNT,
-        REGION,
-        {
-            "IdentityManagementType": "SAML",
-            "InstanceAlias": "x",
-            "InboundCallsEnabled": True,
-            "OutboundCallsEnabled": True,
-        },
-        NOW,
-    )
-    instance = instances.require(connection, ACCOUNT, REGION, created["Id"])
-    contact = contacts.create(
-        connection,
-        instance,
-        {"Channel": "EMAIL", "InitiationMethod": "FLOW"},
-        NOW,
-        ExpiryPolicy(default_minutes=60),
-    )
-    return created["Id"], contact["ContactId"]
+from tests.support.store import ACCOUNT, NOW, REGION, make_contact
 
 
 def test_unsent_contact_expires_after_its_expiry(store: Store) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import aiosmtplib
@@ -22,7 +21,14 @@ import pytest
 from tests.conftest import BACKENDS
 from tests.support.connect import Outpost, make_outpost
 from tests.support.databases import database
-from tests.support.inbound import attach_file, deliver, file_bytes, references, smtp_port
+from tests.support.inbound import (
+    attach_file,
+    customer_email,
+    deliver,
+    file_bytes,
+    references,
+    smtp_port,
+)
 from tests.support.server import ServerProcess
 from tests.support.smtp import SmtpSink
 
@@ -50,18 +56,6 @@ def server(
 def parse(data: bytes) -> EmailMessage:
     message = message_from_bytes(data, policy=policy.default)
     assert isinstance(message, EmailMessage)
-    return message
-
-
-def customer_email(to: str, subject: str, body: str, **headers: str) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = "Jane Doe <jane@example.org>"
-    message["To"] = to
-    message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain="mail.example.org")
-    for name, value in headers.items():
-        message[name.replace("_", "-")] = value
-    message.set_content(body)
     return message
 
 

@@ -7,27 +7,18 @@ raised on it) or 451 on every try (a value PostgreSQL would not store), so it ne
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS
 from tests.support.connect import Outpost, make_outpost
-from tests.support.databases import database
 from tests.support.inbound import SmtpReply, deliver, file_bytes, received_search, references
 from tests.support.server import ServerProcess
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServerProcess]:
-    directory = tmp_path_factory.mktemp("malformed")
-    with database(str(request.param), directory) as url:
-        started = ServerProcess(directory, ["--database-url", url, "--smtp-port", "0"]).start()
-        yield started
-        started.stop()
+@pytest.fixture
+def server(smtp_server: ServerProcess) -> ServerProcess:
+    return smtp_server
 
 
 @pytest.fixture

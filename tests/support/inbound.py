@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
 import aiosmtplib
@@ -155,3 +156,15 @@ def file_bytes(client: Any, instance_id: str, contact_arn: str, file_arn: str) -
     assert status == 200, body
     assert len(body) == described["FileSizeInBytes"]
     return body
+
+
+def customer_email(to: str, subject: str, body: str, **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "Jane Doe <jane@example.org>"
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain="mail.example.org")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message
