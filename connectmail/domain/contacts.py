@@ -47,6 +47,7 @@ MAX_REFERENCE_BYTES = 4_096  # across all references of a contact (the Reference
 EXPIRY_ATTRIBUTE = "connect:ContactExpiry"
 SUBJECT_ATTRIBUTE = "connect:EmailSubject"
 DELIVERY_ATTRIBUTE = "connectmail:DeliveryStatus"
+CONNECTMAIL_PREFIX = "connectmail:"
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def create(
     check_attributes(attributes)
     references = params.get("References", {})
     check_references(references, reference_types(channel))
-    segment_attributes = dict(params.get("SegmentAttributes", {}))
+    segment_attributes = check_segment_attributes(params.get("SegmentAttributes", {}))
     if channel in SUBTYPES:
         segment_attributes.setdefault(SUBTYPE_ATTRIBUTE, {"ValueString": SUBTYPES[channel]})
     minutes = expiry_minutes(params.get("ExpiryDurationInMinutes"), segment_attributes, expiry)
@@ -175,6 +176,17 @@ def expiry_minutes(
             f"The contact expiry must be between 1 and {policy.max_minutes} minutes."
         )
     return int(minutes)
+
+
+def check_segment_attributes(segment_attributes: dict[str, Any]) -> dict[str, Any]:
+    """Segment attributes a caller gives: none of those connectmail itself sets (its
+    `connectmail:` ones say what happened to the email, and only it knows)."""
+    for key in segment_attributes:
+        if key.startswith(CONNECTMAIL_PREFIX):
+            raise invalid_request(
+                f"Segment attribute {key[:128]} is set by connectmail; it cannot be given."
+            )
+    return dict(segment_attributes)
 
 
 def check_attributes(attributes: dict[str, str]) -> None:

@@ -103,7 +103,7 @@ def prepare(params: dict[str, Any]) -> StartEmailRequest:
         if attached_files.allowed_type(source.name) is None:
             raise attached_files.unsupported_type(source.name)
     html = raw["ContentType"] == "text/html"
-    segment_attributes = dict(params.get("SegmentAttributes", {}))
+    segment_attributes = contacts.check_segment_attributes(params.get("SegmentAttributes", {}))
     return StartEmailRequest(
         instance_id=params["InstanceId"],
         customer=customer,

@@ -194,3 +194,15 @@ def test_expiry_from_segment_attribute_is_accepted(outpost: Outpost) -> None:
     assert attributes["connect:ContactExpiry"]["ValueMap"]["ExpiryDuration"] == {
         "ValueInteger": 135
     }
+
+
+def test_what_connectmail_says_about_an_email_cannot_be_given(outpost: Outpost) -> None:
+    # A caller's connectmail:DeliveryStatus showed in DescribeContact as the delivery's.
+    given = {"connectmail:DeliveryStatus": {"ValueString": "DELIVERED"}}
+    with pytest.raises(ClientError) as exc:
+        outpost.contact("FLOW", SegmentAttributes=given)
+    assert code(exc) == "InvalidRequestException"
+    with pytest.raises(ClientError) as exc:
+        outpost.receive(SegmentAttributes={"connectmail:ForwardedFrom": {"ValueString": "x"}})
+    assert code(exc) == "InvalidRequestException"
+    assert "set by connectmail" in str(exc.value)
