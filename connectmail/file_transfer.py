@@ -1,23 +1,35 @@
-"""The presigned file URLs under /_connectmail/files/: download (GET) and upload (PUT).
+"""The presigned file URLs under /_connectmail/files/: download (GET) and upload (PUT) of
+attached files, and download of message template attachments.
 
 Like Amazon S3 presigned URLs they need no credentials: the signed token in the URL names one
-file of one account, one action and an expiry time.
+file of one account, what kind of file it is, one action and an expiry time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from urllib.parse import quote
 
+from sqlalchemy import Connection
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectmail.domain import attached_files
-from connectmail.domain.file_urls import GET, PATH_PREFIX, PUT, FileGrant, FileUrls, InvalidFileUrl
+from connectmail.domain.file_urls import (
+    GET,
+    PATH_PREFIX,
+    PUT,
+    TEMPLATE_ATTACHMENT,
+    FileGrant,
+    FileUrls,
+    InvalidFileUrl,
+)
 from connectmail.store.store import Store
+from connectmail.templates import attachments
 
 
 class FileTransferApi:
@@ -45,20 +57,17 @@ class FileTransferApi:
         grant = await self._grant(request, GET)
         if isinstance(grant, Response):
             return grant
-        found = await self._store.read(
-            lambda c: attached_files.content(c, grant.account_id, grant.file_id)
-        )
+        found = await self._store.read(lambda c: _file(c, grant))
         if found is None:
             return _error(404, "NoSuchKey", "The file does not exist or is not available.")
-        row, data = found
         disposition = "inline" if grant.disposition == "INLINE" else "attachment"
         headers = {
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.file_name)}",
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(found.name)}",
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, no-store",
-            "ETag": f'"{row.sha256}"',
+            "ETag": f'"{found.sha256}"',
         }
-        return Response(data, media_type=row.content_type, headers=headers)
+        return Response(found.data, media_type=found.content_type, headers=headers)
 
     async def upload(self, request: Request) -> Response:
         grant = await self._grant(request, PUT)
@@ -91,6 +100,30 @@ class FileTransferApi:
         except attached_files.UploadRefused as refused:
             return _error(refused.status, "InvalidRequest", refused.message)
         return Response(status_code=200, headers={"ETag": f'"{_sha256(data)}"'})
+
+
+@dataclass(frozen=True)
+class _Served:
+    """What a download answers: the file's name, type and checksum, and its bytes."""
+
+    name: str
+    content_type: str
+    sha256: str
+    data: bytes
+
+
+def _file(connection: Connection, grant: FileGrant) -> _Served | None:
+    if grant.kind == TEMPLATE_ATTACHMENT:
+        template_file = attachments.download(connection, grant.account_id, grant.file_id)
+        if template_file is None:
+            return None
+        row, data = template_file
+        return _Served(row.name, row.content_type, row.sha256, data)
+    found = attached_files.content(connection, grant.account_id, grant.file_id)
+    if found is None:
+        return None
+    attached, data = found
+    return _Served(attached.file_name, attached.content_type, attached.sha256, data)
 
 
 def _sha256(data: bytes) -> str:

@@ -1,4 +1,5 @@
-"""Signed, expiring, account-scoped URLs for downloading and uploading attached files.
+"""Signed, expiring, account-scoped URLs for downloading and uploading attached files, and for
+downloading message template attachments.
 
 They play the part of Amazon S3 presigned URLs: whoever holds one may fetch (or upload) that
 one file until it expires, with no other credentials. The signing secret lives in the database,
@@ -27,6 +28,9 @@ PATH_PREFIX = "/_connectmail/files/"
 KEY_NAME = "file-urls"
 GET = "get"
 PUT = "put"
+# What a grant's file is: an attached file of a contact, or a message template's attachment.
+ATTACHED_FILE = "file"
+TEMPLATE_ATTACHMENT = "template-attachment"
 
 
 class InvalidFileUrl(Exception):
@@ -42,6 +46,7 @@ class FileGrant:
     action: str
     expires_at: int
     disposition: str = "ATTACHMENT"
+    kind: str = ATTACHED_FILE
 
 
 def load_secret(connection: Connection) -> bytes:
@@ -62,11 +67,16 @@ class UrlSigner:
         self._secret = secret
 
     def sign(self, grant: FileGrant) -> str:
-        payload = _b64(
-            orjson.dumps(
-                [grant.account_id, grant.file_id, grant.action, grant.expires_at, grant.disposition]
-            )
-        )
+        fields: list[str | int] = [
+            grant.account_id,
+            grant.file_id,
+            grant.action,
+            grant.expires_at,
+            grant.disposition,
+        ]
+        if grant.kind != ATTACHED_FILE:  # an attached file's token stays as it always was
+            fields.append(grant.kind)
+        payload = _b64(orjson.dumps(fields))
         return f"{payload}.{self._mac(payload)}"
 
     def verify(self, token: str, action: str, now: float) -> FileGrant:
@@ -74,14 +84,17 @@ class UrlSigner:
         if not hmac.compare_digest(mac.encode(), self._mac(payload).encode()):
             raise InvalidFileUrl("The signature does not match.")
         try:
-            account_id, file_id, granted, expires_at, disposition = orjson.loads(_unb64(payload))
+            account_id, file_id, granted, expires_at, disposition, *kind = orjson.loads(
+                _unb64(payload)
+            )
+            (kind_of_file,) = kind or [ATTACHED_FILE]
         except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
             raise InvalidFileUrl("The token is malformed.") from None
         if granted != action:
             raise InvalidFileUrl(f"The URL does not allow {action}.")
         if expires_at < now:
             raise InvalidFileUrl("The URL has expired.")
-        return FileGrant(account_id, file_id, granted, expires_at, disposition)
+        return FileGrant(account_id, file_id, granted, expires_at, disposition, kind_of_file)
 
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest())

@@ -20,6 +20,7 @@ from connectmail.jsontext import loads
 from connectmail.mail.compose import Attachment, compose, compose_draft, html_to_text
 from connectmail.store.tables import Record, contacts, messages
 from connectmail.store.tables_inbound import attached_files, file_contents
+from connectmail.store.tables_templates import message_template_attachment_contents
 
 MESSAGE_SUFFIX = "-message"
 TEXT_SUFFIX = "-text"
@@ -134,10 +135,35 @@ def _pair(
 
 
 def attachments_of(connection: Connection, spec: dict[str, Any]) -> list[Attachment]:
-    """The attachments a stored outbound spec names, with their bytes, in order."""
-    named = [a["file_id"] for a in spec.get("attachments", ())]
-    if not named:
+    """The attachments a stored outbound spec names, with their bytes, in order: attached
+    files by "file_id", message template attachments by "template_attachment_id" (named and
+    typed by the entry: see `templates.attachments.TemplateAttachment.spec`)."""
+    entries = spec.get("attachments", ())
+    if not entries:
         return []
+    files = _attached_files(connection, [a["file_id"] for a in entries if "file_id" in a])
+    kept = _template_attachments(
+        connection, [a["template_attachment_id"] for a in entries if "file_id" not in a]
+    )
+    attachments, missing = [], []
+    for entry in entries:
+        if "file_id" in entry:
+            found = files.get(entry["file_id"])
+        else:
+            data = kept.get(entry["template_attachment_id"])
+            found = None if data is None else Attachment(entry["name"], entry["content_type"], data)
+        if found is None:
+            missing.append(entry.get("file_id") or entry["template_attachment_id"])
+        else:
+            attachments.append(found)
+    if missing:
+        raise LookupError(f"attachment bytes missing for {', '.join(missing)}")
+    return attachments
+
+
+def _attached_files(connection: Connection, file_ids: list[str]) -> dict[str, Attachment]:
+    if not file_ids:
+        return {}
     rows = connection.execute(
         select(
             attached_files.c.id,
@@ -146,16 +172,21 @@ def attachments_of(connection: Connection, spec: dict[str, Any]) -> list[Attachm
             file_contents.c.content,
         )
         .join(file_contents, file_contents.c.file_id == attached_files.c.id)
-        .where(attached_files.c.id.in_(named))
+        .where(attached_files.c.id.in_(file_ids))
     ).all()
-    found = {row.id: row for row in rows}
-    missing = [f for f in named if f not in found]
-    if missing:
-        raise LookupError(f"attachment bytes missing for {', '.join(missing)}")
-    return [
-        Attachment(found[f].file_name, found[f].content_type, bytes(found[f].content))
-        for f in named
-    ]
+    return {row.id: Attachment(row.file_name, row.content_type, bytes(row.content)) for row in rows}
+
+
+def _template_attachments(connection: Connection, attachment_ids: list[str]) -> dict[str, bytes]:
+    if not attachment_ids:
+        return {}
+    contents = message_template_attachment_contents
+    rows = connection.execute(
+        select(contents.c.attachment_id, contents.c.content).where(
+            contents.c.attachment_id.in_(attachment_ids)
+        )
+    ).all()
+    return {row.attachment_id: bytes(row.content) for row in rows}
 
 
 def of_contact(connection: Connection, contact: Record) -> list[SentFile]:

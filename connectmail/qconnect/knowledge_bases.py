@@ -8,7 +8,7 @@ from sqlalchemy import Connection
 
 from connectmail.aws import RequestContext, operation
 from connectmail.connect.base import Handlers
-from connectmail.templates import knowledge_bases, tags
+from connectmail.templates import attachments, knowledge_bases, tags
 from connectmail.templates.identifiers import Scope
 
 
@@ -54,9 +54,9 @@ class KnowledgeBaseHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         def delete(c: Connection, now: float) -> dict[str, Any]:
-            knowledge_bases.remove(
-                c, knowledge_bases.require(c, scope(ctx), params["knowledgeBaseId"])
-            )
+            row = knowledge_bases.require(c, scope(ctx), params["knowledgeBaseId"])
+            attachments.forget_knowledge_base(c, row.id)  # their bytes, which no row holds
+            knowledge_bases.remove(c, row)
             return {}
 
         return await self.write_once(ctx, params, delete)

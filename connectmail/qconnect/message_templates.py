@@ -1,4 +1,5 @@
-"""Handlers for message templates: the draft, versions, activation, search and rendering."""
+"""Handlers for message templates: the draft, its attachments, versions, activation, search and
+rendering."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from sqlalchemy import Connection
 
 from connectmail.aws import RequestContext, operation
 from connectmail.connect.base import Deps, Handlers
+from connectmail.domain.file_urls import FileUrls
 from connectmail.errors import ServiceError
 from connectmail.qconnect.knowledge_bases import scope
 from connectmail.store.tables import Record
 from connectmail.templates import (
+    attachments,
     attributes,
     content,
     knowledge_bases,
@@ -30,11 +33,17 @@ Step = Callable[[Connection, Record, float], dict[str, Any]]
 
 
 class MessageTemplateHandlers(Handlers):
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, urls: FileUrls) -> None:
         super().__init__(deps)
-        # Reading a large template is seconds of CPU: it runs in threads of its own, not on
-        # the event loop, nor in the default executor, which others need (DNS lookups...).
+        self.urls = urls
+        # Reading a large template (or decoding an attachment) is seconds (or tens of
+        # milliseconds) of CPU: it runs in threads of its own, not on the event loop, nor in
+        # the default executor, which others need (DNS lookups...).
         self._reading = ThreadPoolExecutor(2, thread_name_prefix="template-read")
+
+    async def _links(self, ctx: RequestContext) -> attachments.Links:
+        """What signs the download URLs of attachments in this request's answer."""
+        return attachments.Links(self.urls, await self.urls.signer(), ctx.account_id, ctx.host)
 
     async def _check_content(
         self,
@@ -78,12 +87,13 @@ class MessageTemplateHandlers(Handlers):
     async def get_message_template(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
+        links = await self._links(ctx)
         return await self.read(
             self._in_knowledge_base(
                 ctx,
                 params,
                 lambda c, kb, now: message_templates.get(
-                    c, scope(ctx), kb, params["messageTemplateId"]
+                    c, scope(ctx), kb, params["messageTemplateId"], links, now
                 ),
             )
         )
@@ -170,13 +180,14 @@ class MessageTemplateHandlers(Handlers):
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
         limits = self.settings.template_limits()
+        links = await self._links(ctx)
         return await self.write_once(
             ctx,
             params,
             self._in_knowledge_base(
                 ctx,
                 params,
-                lambda c, kb, now: versions.create(c, scope(ctx), kb, params, now, limits),
+                lambda c, kb, now: versions.create(c, scope(ctx), kb, params, now, limits, links),
             ),
         )
 
@@ -221,10 +232,39 @@ class MessageTemplateHandlers(Handlers):
             ),
         )
 
+    @operation("CreateMessageTemplateAttachment")
+    async def create_message_template_attachment(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        upload = await loop.run_in_executor(self._reading, attachments.prepare, params)
+        links = await self._links(ctx)
+
+        def create(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            template, _ = message_templates.require(c, scope(ctx), kb, params["messageTemplateId"])
+            return attachments.create(c, scope(ctx), kb, template, upload, now, links)
+
+        return await self.write_once(
+            ctx, params, self._in_knowledge_base(ctx, params, create), token_member="clientToken"
+        )
+
+    @operation("DeleteMessageTemplateAttachment")
+    async def delete_message_template_attachment(
+        self, ctx: RequestContext, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        def delete(c: Connection, kb: Record, now: float) -> dict[str, Any]:
+            template, _ = message_templates.require(c, scope(ctx), kb, params["messageTemplateId"])
+            attachments.remove(c, scope(ctx), kb, template, params["attachmentId"], now)
+            return {}
+
+        return await self.write_once(ctx, params, self._in_knowledge_base(ctx, params, delete))
+
     @operation("RenderMessageTemplate")
     async def render_message_template(
         self, ctx: RequestContext, params: dict[str, Any]
     ) -> dict[str, Any]:
+        links = await self._links(ctx)
+
         def render(c: Connection, kb: Record, now: float) -> dict[str, Any]:
             template, ref = message_templates.require(
                 c, scope(ctx), kb, params["messageTemplateId"], qualified=True
@@ -239,6 +279,7 @@ class MessageTemplateHandlers(Handlers):
                 "content": rendered.content or None,
                 "sourceConfigurationSummary": message_templates.source_summary(selected),
                 "attributesNotInterpolated": rendered.missing,
+                "attachments": attachments.views(c, selected, links, now),
             }
 
         return await self.read(self._in_knowledge_base(ctx, params, render))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,9 +91,22 @@ class Part:
         return ".".join(str(step) for step in self.where)
 
 
-def checksum(content: dict[str, Any], language: str | None, defaults: dict[str, Any]) -> str:
-    """messageTemplateContentSha256: over the content, language and default attributes."""
-    material = {"content": content, "language": language, "defaultAttributes": defaults}
+def checksum(
+    content: dict[str, Any],
+    language: str | None,
+    defaults: dict[str, Any],
+    attachments: Sequence[Sequence[str]] = (),
+) -> str:
+    """messageTemplateContentSha256: over the content, language, default attributes and
+    attachments (each as its name and its bytes' SHA-256). A template without attachments
+    keeps the checksum it had before templates had them."""
+    material: dict[str, Any] = {
+        "content": content,
+        "language": language,
+        "defaultAttributes": defaults,
+    }
+    if attachments:
+        material["attachments"] = [list(a) for a in attachments]
     return hashlib.sha256(dumps(material).encode()).hexdigest()
 
 

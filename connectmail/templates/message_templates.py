@@ -21,7 +21,7 @@ from connectmail.jsontext import dumps, loads
 from connectmail.store.prepared import Fetched, Prepared
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
-from connectmail.templates import content, identifiers, knowledge_bases, tags
+from connectmail.templates import attachments, content, identifiers, knowledge_bases, tags
 from connectmail.templates.content import Limits
 from connectmail.templates.errors import conflict, not_found, quota_exceeded, validation
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope, TemplateRef
@@ -212,11 +212,17 @@ def version_row(connection: Connection, template: Record | Fetched, number: int)
 
 
 def get(
-    connection: Connection, scope: Scope, knowledge_base: Record, identifier: str
+    connection: Connection,
+    scope: Scope,
+    knowledge_base: Record,
+    identifier: str,
+    links: attachments.Links,
+    now: float,
 ) -> dict[str, Any]:
     template, ref = require(connection, scope, knowledge_base, identifier, qualified=True)
     selected = select_qualifier(connection, template, ref.qualifier)
-    return {"messageTemplate": describe(knowledge_base, selected)}
+    found = attachments.views(connection, selected, links, now)
+    return {"messageTemplate": describe(knowledge_base, selected, attachments=found)}
 
 
 def update_draft(
@@ -229,6 +235,8 @@ def update_draft(
 ) -> dict[str, Any]:
     """UpdateMessageTemplate: change what was given of the draft; versions stay as they are."""
     template, _ = require(connection, scope, knowledge_base, params["messageTemplateId"])
+    # Held: the checksum covers the draft's attachments, which must not change meanwhile.
+    template = attachments.hold(connection, template.id)
     _check_source(template.channel_subtype, params)
     body = params["content"] if "content" in params else loads(template.content)
     language = params.get("language", template.language)
@@ -239,11 +247,14 @@ def update_draft(
     )
     # UpdateMessageTemplate's model has no ServiceQuotaExceededException.
     content.check_fits(template.channel_subtype, body, limits, over_quota=validation)
+    draft = attachments.of_draft(connection, template.id) if template.attachment_count else []
     values: dict[str, Any] = {
         "content": dumps(body),
         "language": language,
         "default_attributes": dumps(defaults),
-        "content_sha256": content.checksum(body, language, defaults),
+        "content_sha256": content.checksum(
+            body, language, defaults, attachments.fingerprint(draft)
+        ),
         "modified_at": now,
         "modified_by": identifiers.principal_arn(scope.account_id),
     }
@@ -291,6 +302,7 @@ def remove(connection: Connection, scope: Scope, knowledge_base: Record, identif
     """The whole template with its versions, or (`ID:N`) one version that is not active."""
     template, ref = require(connection, scope, knowledge_base, identifier, qualified=True)
     if ref.qualifier is None:
+        attachments.forget_template(connection, template.id)
         connection.execute(
             delete(message_template_versions).where(
                 message_template_versions.c.template_id == template.id
@@ -311,6 +323,7 @@ def remove(connection: Connection, scope: Scope, knowledge_base: Record, identif
             f"Version {number} of message template {template.id} is active; deactivate it "
             "before deleting it."
         )
+    attachments.forget_version(connection, template.id, number)
     connection.execute(
         delete(message_template_versions).where(
             (message_template_versions.c.template_id == template.id)
@@ -363,11 +376,18 @@ def _common(knowledge_base: Record, template: Record | Fetched) -> dict[str, Any
     }
 
 
-def describe(knowledge_base: Record, selected: Selected, *, details: bool = True) -> dict[str, Any]:
+def describe(
+    knowledge_base: Record,
+    selected: Selected,
+    *,
+    details: bool = True,
+    attachments: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """ExtendedMessageTemplateData (MessageTemplateData is its subset) of the draft or a version.
 
     Without `details` (search results) it leaves out the content, the default attributes and
-    the attribute types, which take reading every part of the content.
+    the attribute types, which take reading every part of the content. `attachments` are
+    the answer's (ExtendedMessageTemplateData has them, with URLs the handler signs).
     """
     template, version, source = selected.template, selected.version, selected.source
     view = _common(knowledge_base, template)
@@ -387,6 +407,7 @@ def describe(knowledge_base: Record, selected: Selected, *, details: bool = True
         view["content"] = body or None
         view["defaultAttributes"] = selected.default_attributes or None
         view["attributeTypes"] = content.attribute_types(source.content)
+    view["attachments"] = attachments
     if version is not None:
         view["messageTemplateArn"] = f"{template.arn}:{version.version}"
         view["versionNumber"] = version.version

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from connectmail.domain.pagination import Page, page_after
 from connectmail.store.tables import Record
 from connectmail.store.tables_templates import message_template_versions, message_templates
-from connectmail.templates import identifiers, knowledge_bases
+from connectmail.templates import attachments, identifiers, knowledge_bases
 from connectmail.templates.content import Limits
 from connectmail.templates.errors import conflict, not_found, quota_exceeded
 from connectmail.templates.identifiers import Scope
@@ -30,8 +30,11 @@ def create(
     params: dict[str, Any],
     now: float,
     limits: Limits,
+    links: attachments.Links,
 ) -> dict[str, Any]:
     template, _ = require(connection, scope, knowledge_base, params["messageTemplateId"])
+    # Held, so that the version has the attachments the draft's checksum is of.
+    template = attachments.hold(connection, template.id)
     expected = params.get("messageTemplateContentSha256")
     if expected is not None and expected != template.content_sha256:
         raise conflict(
@@ -45,13 +48,13 @@ def create(
         .limit(1)
     ).first()
     # The checksum leaves the source configuration out (AWS's is of the content, language,
-    # default attributes and attachments), but a version copies it too.
+    # default attributes and attachments, as ours), but a version copies it too.
     if (
         newest is not None
         and newest.content_sha256 == template.content_sha256
         and newest.source_configuration == template.source_configuration
     ):
-        return {"messageTemplate": describe(knowledge_base, Selected(template, newest))}
+        return _described(connection, knowledge_base, Selected(template, newest), links, now)
     count = connection.execute(
         select(func.count())
         .select_from(message_template_versions)
@@ -74,8 +77,10 @@ def create(
             content_sha256=template.content_sha256,
             created_at=now,
             created_by=identifiers.principal_arn(scope.account_id),
+            attachment_count=template.attachment_count,
         )
     )
+    attachments.keep_for_version(connection, template.id, number)
     connection.execute(
         update(message_templates)
         .where(message_templates.c.id == template.id)
@@ -84,7 +89,18 @@ def create(
     knowledge_bases.content_changed(connection, knowledge_base.id, now)
     version = version_row(connection, template, number)
     assert version is not None
-    return {"messageTemplate": describe(knowledge_base, Selected(template, version))}
+    return _described(connection, knowledge_base, Selected(template, version), links, now)
+
+
+def _described(
+    connection: Connection,
+    knowledge_base: Record,
+    selected: Selected,
+    links: attachments.Links,
+    now: float,
+) -> dict[str, Any]:
+    found = attachments.views(connection, selected, links, now)
+    return {"messageTemplate": describe(knowledge_base, selected, attachments=found)}
 
 
 def list_page(

@@ -590,6 +590,22 @@ def qconnect_walk() -> list[Call]:
             **unknown_template,
             description="x",
         ),
+        qconnect(
+            "CreateMessageTemplateAttachment",
+            as_="attachment",
+            **template,
+            contentDisposition="ATTACHMENT",
+            name="Terms & conditions.pdf",
+            body=base64.b64encode("%PDF-1.4 walk ✓".encode()).decode(),
+        ),
+        qconnect(
+            "CreateMessageTemplateAttachment",
+            "ConflictException",
+            **template,
+            contentDisposition="ATTACHMENT",
+            name="Terms & conditions.pdf",
+            body=base64.b64encode("%PDF-1.4 walk ✓".encode()).decode(),
+        ),
         qconnect("CreateMessageTemplateVersion", **template),
         qconnect(
             "CreateMessageTemplateVersion",
@@ -599,6 +615,17 @@ def qconnect_walk() -> list[Call]:
         ),
         qconnect("UpdateMessageTemplate", **template, content=email_content("Shipped, v2")),
         qconnect("CreateMessageTemplateVersion", **template),
+        qconnect(
+            "DeleteMessageTemplateAttachment",
+            **template,
+            attachmentId="${attachment.attachment.attachmentId}",
+        ),
+        qconnect(
+            "DeleteMessageTemplateAttachment",
+            "ResourceNotFoundException",
+            **template,
+            attachmentId="${attachment.attachment.attachmentId}",
+        ),
         qconnect("ListMessageTemplateVersions", **template, maxResults=5),
         paginated(
             qconnect("ListMessageTemplateVersions", **template), "messageTemplateVersionSummaries"

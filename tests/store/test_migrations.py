@@ -93,3 +93,47 @@ def test_contacts_made_before_0008_describe_without_tags_or_draft(database_url: 
         row = connection.execute(select(contacts).where(contacts.c.id == "c-1")).one()
         assert (row.tags, row.queue_id, row.draft) == ("{}", None, None)
     engine.dispose()
+
+
+def test_templates_made_before_0010_have_no_attachments(database_url: str) -> None:
+    # 0010 added attachment counts to templates and versions that exist already: none.
+    from connectmail.store.tables_templates import message_template_versions, message_templates
+
+    engine = create_engine(normalize_url(database_url))
+    config = alembic_config()
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009")
+        old = MetaData()
+        connection.execute(
+            Table("knowledge_bases", old, autoload_with=connection).insert().values(
+                id="kb-1", account_id="123456789012", region="us-east-1", arn="arn:kb-1",
+                name="kb", knowledge_base_type="MESSAGE_TEMPLATES", configuration="{}",
+                tags="{}", created_at=1.0, modified_at=1.0,
+            )
+        )  # fmt: skip
+        connection.execute(
+            Table("message_templates", old, autoload_with=connection).insert().values(
+                id="t-1", knowledge_base_id="kb-1", account_id="123456789012", arn="arn:t-1",
+                name="t", channel_subtype="EMAIL", content="{}", default_attributes="{}",
+                content_sha256="0" * 64, tags="{}", next_version=2, created_at=1.0,
+                modified_at=1.0, modified_by="arn:root",
+            )
+        )  # fmt: skip
+        connection.execute(
+            Table("message_template_versions", old, autoload_with=connection).insert().values(
+                template_id="t-1", version=1, content="{}", default_attributes="{}",
+                content_sha256="0" * 64, created_at=1.0, created_by="arn:root",
+            )
+        )  # fmt: skip
+        connection.commit()
+
+    store = Store(database_url)
+    store.migrate()
+    store.close()
+    with engine.connect() as connection:
+        template = connection.execute(select(message_templates)).one()
+        version = connection.execute(select(message_template_versions)).one()
+        assert (template.attachment_count, version.attachment_count) == (0, 0)
+        assert "message_template_attachment_contents" in inspect(connection).get_table_names()
+    engine.dispose()
