@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from functools import partial
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection
 
 from connectmail.aws import RequestContext, operation
-from connectmail.connect.base import Handlers, client_token
+from connectmail.connect.base import Deps, Handlers, client_token
 from connectmail.domain import contacts, instances, outbound
 from connectmail.domain.idempotency import StoredAnswer
 from connectmail.domain.send_batch import SEND_BATCH, SendJob
 from connectmail.templates import sending
-from connectmail.templates.identifiers import Scope
 
 
 class ContactHandlers(Handlers):
+    def __init__(self, deps: Deps) -> None:
+        super().__init__(deps)
+        # Large message templates are rendered here, outside the write and off the event
+        # loop (see sending.RenderOutside); not in the default executor, which others need.
+        self._rendering = ThreadPoolExecutor(2, thread_name_prefix="template-render")
+
     @operation("CreateContact")
     async def create_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         def create(c: Connection, now: float) -> dict[str, Any]:
@@ -66,39 +73,19 @@ class ContactHandlers(Handlers):
             token=client_token(ctx, params),
             ttl_seconds=self.settings.idempotency_ttl_seconds,
             now=now,
-            render=None
-            if request.content is not None
-            else partial(self._render_template, ctx, request, now),
         )
-        try:
-            result: dict[str, Any] = await self.store.write_batched(SEND_BATCH, job)
-        except StoredAnswer as replay:
-            return replay.answer
-        self.deps.notify_delivery()
-        return result
-
-    def _render_template(
-        self,
-        ctx: RequestContext,
-        request: outbound.OutboundRequest,
-        now: float,
-        connection: Connection,
-        found: outbound.Acceptance,
-    ) -> outbound.Content:
-        return self.render_template(connection, ctx, found, request, now)
-
-    def render_template(
-        self,
-        connection: Connection,
-        ctx: RequestContext,
-        found: outbound.Acceptance,
-        request: outbound.OutboundRequest,
-        now: float,
-    ) -> outbound.Content:
-        """The content of a TEMPLATE message (Amazon Q in Connect message templates)."""
-        return sending.render_email(
-            connection,
-            Scope(ctx.account_id, ctx.region),
-            request.message["TemplatedMessageConfig"],
-            sending.Recipients(customer=request.to, system=found.sender),
-        )
+        while True:
+            try:
+                result: dict[str, Any] = await self.store.write_batched(SEND_BATCH, job)
+            except StoredAnswer as replay:
+                return replay.answer
+            except sending.RenderOutside as large:  # the write found a large template
+                rendered = await asyncio.get_running_loop().run_in_executor(
+                    self._rendering, large.render
+                )
+                # Sent again with it; a template that changed under the render is rendered
+                # again, and if it changed under that one too, in the write.
+                job = replace(job, rendered=rendered, outside=job.rendered is None)
+                continue
+            self.deps.notify_delivery()
+            return result

@@ -6,12 +6,12 @@ the sender addresses, one of the client tokens, one per message template named, 
 multi-row write per table. The rules are those of `outbound.resolve`, `outbound.accept` and
 `sending.render_email`, which also serve every request the batch leaves to the single-request
 path: replies that thread under a parent, attachments, a default sender, templates not named
-plainly or not found, and anything that does not add up.
+plainly or not found, and anything that does not add up. A large template is rendered outside
+the write (see `sending.RenderOutside`): the job then comes back with `rendered`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +43,6 @@ from connectmail.templates import sending
 from connectmail.templates.identifiers import Scope
 from connectmail.templates.message_templates import Selected
 
-Render = Callable[[Connection, outbound.Acceptance], outbound.Content]
-
 
 @dataclass(frozen=True)
 class SendJob:
@@ -57,7 +55,11 @@ class SendJob:
     token: ClientToken | None
     ttl_seconds: float
     now: float
-    render: Render | None = None  # a TEMPLATE message: renders its content
+    # A TEMPLATE message's large template, rendered outside the write after a write found it;
+    # `outside` False: rendered in the write whatever its size (the template changed under
+    # each render before).
+    rendered: sending.Rendered | None = None
+    outside: bool = True
 
     def alone(self, connection: Connection) -> dict[str, Any]:
         """The single-request path, with its client token."""
@@ -68,8 +70,14 @@ class SendJob:
             )
             content = self.request.content
             if content is None:
-                assert self.render is not None
-                content = self.render(connection, found)
+                content = sending.render_email(
+                    connection,
+                    Scope(self.account_id, self.region),
+                    self.request.message["TemplatedMessageConfig"],
+                    sending.Recipients(customer=self.request.to, system=found.sender),
+                    self.rendered,
+                    outside=self.outside,
+                )
             return outbound.accept(connection, found, self.request, content, self.now)
 
         return run_once(connection, self.token, self.now, self.ttl_seconds, send)
@@ -240,7 +248,7 @@ class _Group:
                 continue  # RunAlone: the single-request path says what it is
             try:
                 outcome = self._accept(job, contact, senders, taken, template)
-            except ServiceError as error:
+            except (ServiceError, sending.RenderOutside) as error:
                 self.outcomes[index] = (False, error)
                 continue
             self.outcomes[index] = (True, outcome.answer)
@@ -325,6 +333,8 @@ class _Group:
                 template,
                 request.message["TemplatedMessageConfig"],
                 sending.Recipients(customer=request.to, system=sender),
+                job.rendered,
+                outside=job.outside,
             )
         accepted = outbound.build(
             outbound.Acceptance(contact, sender),
