@@ -24,6 +24,8 @@ from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import instances as instances_table
 from connectmail.store.tables import messages, outbox
 from connectmail.store.tables_inbound import attached_files as files_table
+from connectmail.templates import attachments as template_attachments
+from connectmail.templates.attachments import TemplateAttachment
 
 CONTENT_TYPES = ("text/plain", "text/html")
 
@@ -39,12 +41,14 @@ class Mailbox:
 
 @dataclass(frozen=True)
 class Content:
-    """What the email says: subject, bodies and any extra headers (from a template)."""
+    """What the email says: subject, bodies, and from a template any extra headers and the
+    template's attachments."""
 
     subject: str
     text: str | None = None
     html: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[TemplateAttachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -267,10 +271,15 @@ def accept(
         if contact.get("pending_uploads", 1)
         else attached_files.NOTHING_OUTGOING
     )
+    count = len(outgoing.file_ids) + len(content.attachments)
+    if count > attached_files.MAX_ATTACHMENTS:  # the contact's uploads and the template's
+        raise attached_files.too_many(count)
     accepted = build(found, request, content, now, parent=parent, outgoing=outgoing)
     INSERT_MESSAGE.run(connection, accepted.message)
     INSERT_OUTBOX.run(connection, accepted.outbox)
     attached_files.record_sent(connection, accepted.message["id"], outgoing, now)
+    if content.attachments:
+        template_attachments.record_sent(connection, accepted.message["id"], content.attachments)
     contacts.mark_sent(connection, contact, accepted.contact)
     return accepted.answer
 
@@ -309,8 +318,8 @@ def build(
         "references": references,
         "date": now,
     }
-    if outgoing.file_ids:
-        spec["attachments"] = outgoing.spec()
+    if outgoing.file_ids or content.attachments:
+        spec["attachments"] = [*outgoing.spec(), *(a.spec() for a in content.attachments)]
     # An address given twice (in To and Cc, or twice in Cc, its domain in any case) is one
     # recipient: one RCPT, one entry in the captured mailbox. The headers keep what was said.
     once: dict[str, str] = {}

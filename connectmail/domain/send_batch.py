@@ -302,6 +302,8 @@ class _Group:
             and contact.instance_status != instances.DELETED
             and not contact.related_contact_id
             and not contact.pending_uploads
+            # A template's attachments are read and held in the single-request path's write.
+            and (template is None or not template.source.attachment_count)
         )
 
     def _accept(

@@ -14,7 +14,7 @@ which the next write takes only if it finds the template it was rendered from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, func, select
@@ -24,7 +24,13 @@ from connectmail.errors import ServiceError, invalid_request, not_found
 from connectmail.mail.addresses import checked_text
 from connectmail.store import tables_templates as tables
 from connectmail.store.prepared import Fetched, Prepared, fetched_row
-from connectmail.templates import attributes, identifiers, knowledge_bases, message_templates
+from connectmail.templates import (
+    attachments,
+    attributes,
+    identifiers,
+    knowledge_bases,
+    message_templates,
+)
 from connectmail.templates.identifiers import ACTIVE_VERSION, LATEST, Scope
 from connectmail.templates.message_templates import Selected, select_qualifier
 from connectmail.templates.rendering import render_content
@@ -81,7 +87,10 @@ def render_email(
 ) -> Content:
     """The subject, bodies and headers of TemplatedMessageConfig's template, filled in."""
     selected = _select(connection, scope, config)
-    return render_selected(selected, config, recipients, rendered, outside=outside)
+    content = render_selected(selected, config, recipients, rendered, outside=outside)
+    # Read in the write, whatever rendered the text: they are held until it commits.
+    taken = attachments.for_sending(connection, selected)
+    return replace(content, attachments=taken) if taken else content
 
 
 def render_selected(

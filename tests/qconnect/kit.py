@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,22 @@ class KnowledgeBase:
             knowledgeBaseId=self.id, messageTemplateId=template_id
         )["messageTemplate"]
         return found
+
+    def attach(self, template_id: str, name: str, data: bytes, **extra: Any) -> Any:
+        """CreateMessageTemplateAttachment; its `attachment`."""
+        return self.client.create_message_template_attachment(
+            knowledgeBaseId=self.id,
+            messageTemplateId=template_id,
+            contentDisposition="ATTACHMENT",
+            name=name,
+            body=base64.b64encode(data).decode(),
+            **extra,
+        )["attachment"]
+
+    def detach(self, template_id: str, attachment_id: str) -> None:
+        self.client.delete_message_template_attachment(
+            knowledgeBaseId=self.id, messageTemplateId=template_id, attachmentId=attachment_id
+        )
 
     def version(self, template_id: str) -> dict[str, Any]:
         made: dict[str, Any] = self.client.create_message_template_version(

@@ -26,23 +26,6 @@ PDF = b"%PDF-1.4 terms and conditions\n"
 UUID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
 
 
-def attach(kb: KnowledgeBase, template_id: str, name: str, data: bytes, **extra: Any) -> Any:
-    return kb.client.create_message_template_attachment(
-        knowledgeBaseId=kb.id,
-        messageTemplateId=template_id,
-        contentDisposition="ATTACHMENT",
-        name=name,
-        body=base64.b64encode(data).decode(),
-        **extra,
-    )["attachment"]
-
-
-def detach(kb: KnowledgeBase, template_id: str, attachment_id: str) -> None:
-    kb.client.delete_message_template_attachment(
-        knowledgeBaseId=kb.id, messageTemplateId=template_id, attachmentId=attachment_id
-    )
-
-
 def download(url: str) -> tuple[bytes, Any]:
     """Fetch a URL as anyone may: no credentials."""
     with urllib.request.urlopen(url, timeout=30) as answer:
@@ -63,7 +46,7 @@ def test_an_attachment_is_uploaded_shown_and_downloaded(kb: KnowledgeBase) -> No
     template = kb.create_template()
     template_id = template["messageTemplateId"]
     before = datetime.now(UTC)
-    attachment = attach(kb, template_id, "Terms & conditions.pdf", PDF)
+    attachment = kb.attach(template_id, "Terms & conditions.pdf", PDF)
     assert UUID.fullmatch(attachment["attachmentId"])
     assert attachment["name"] == "Terms & conditions.pdf"
     assert attachment["contentDisposition"] == "ATTACHMENT"
@@ -101,7 +84,7 @@ def test_the_checksum_covers_the_attachments(kb: KnowledgeBase) -> None:
     bare = template["messageTemplateContentSha256"]
     first = kb.version(template_id)
 
-    attachment = attach(kb, template_id, "a.txt", b"a")
+    attachment = kb.attach(template_id, "a.txt", b"a")
     with_file = kb.get(template_id)["messageTemplateContentSha256"]
     assert with_file != bare
     assert kb.get(template_id)["lastModifiedTime"] >= template["lastModifiedTime"]
@@ -125,25 +108,25 @@ def test_the_checksum_covers_the_attachments(kb: KnowledgeBase) -> None:
     assert kb.get(template_id)["messageTemplateContentSha256"] == with_file
     assert kb.version(template_id)["versionNumber"] == 2
 
-    detach(kb, template_id, attachment["attachmentId"])
+    kb.detach(template_id, attachment["attachmentId"])
     assert kb.get(template_id)["messageTemplateContentSha256"] == bare
     assert first["messageTemplateContentSha256"] == bare
     # The same file uploaded again: the draft is as it was (the checksum is of names and
     # bytes, not ids), so versioning it gives version 2 again.
-    attach(kb, template_id, "a.txt", b"a")
+    kb.attach(template_id, "a.txt", b"a")
     assert kb.get(template_id)["messageTemplateContentSha256"] == with_file
     assert kb.version(template_id)["versionNumber"] == 2
 
 
 def test_versions_keep_their_attachments(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
-    terms = attach(kb, template_id, "terms.pdf", PDF)
-    price = attach(kb, template_id, "prices.csv", b"item,price\nbook,12\n")
+    terms = kb.attach(template_id, "terms.pdf", PDF)
+    price = kb.attach(template_id, "prices.csv", b"item,price\nbook,12\n")
     one = kb.version(template_id)
     assert names(one) == ["terms.pdf", "prices.csv"]
     kb.activate(template_id, 1)
 
-    detach(kb, template_id, terms["attachmentId"])
+    kb.detach(template_id, terms["attachmentId"])
     assert names(kb.get(template_id)) == ["prices.csv"]
     # "Attachments on available message template versions will remain unchanged".
     kept = kb.get(f"{template_id}:1")
@@ -158,7 +141,7 @@ def test_versions_keep_their_attachments(kb: KnowledgeBase) -> None:
     assert [a["name"] for a in rendered["attachments"]] == ["terms.pdf", "prices.csv"]
 
     # The name is free again in the draft; the version keeps the old file.
-    attach(kb, template_id, "terms.pdf", b"%PDF new terms")
+    kb.attach(template_id, "terms.pdf", b"%PDF new terms")
     two = kb.version(template_id)
     assert names(two) == ["prices.csv", "terms.pdf"]
     assert download(two["attachments"][1]["url"])[0] == b"%PDF new terms"
@@ -170,21 +153,21 @@ def test_versions_keep_their_attachments(kb: KnowledgeBase) -> None:
 def test_bytes_nothing_holds_are_deleted(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
     # Off the draft, in no version: gone at once.
-    draft_only = attach(kb, template_id, "draft.txt", b"draft only")
-    detach(kb, template_id, draft_only["attachmentId"])
+    draft_only = kb.attach(template_id, "draft.txt", b"draft only")
+    kb.detach(template_id, draft_only["attachmentId"])
     assert gone(draft_only["url"]) == 404
 
     # Held by a version: gone when the version is.
-    versioned = attach(kb, template_id, "versioned.txt", b"in version 1")
+    versioned = kb.attach(template_id, "versioned.txt", b"in version 1")
     kb.version(template_id)
-    detach(kb, template_id, versioned["attachmentId"])
+    kb.detach(template_id, versioned["attachmentId"])
     url = kb.get(f"{template_id}:1")["attachments"][0]["url"]
     assert download(url)[0] == b"in version 1"
     kb.client.delete_message_template(knowledgeBaseId=kb.id, messageTemplateId=f"{template_id}:1")
     assert gone(url) == 404
 
     # The whole template: every attachment goes.
-    kept = attach(kb, template_id, "kept.txt", b"kept")
+    kept = kb.attach(template_id, "kept.txt", b"kept")
     kb.version(template_id)
     kb.client.delete_message_template(knowledgeBaseId=kb.id, messageTemplateId=template_id)
     assert gone(kept["url"]) == 404
@@ -193,7 +176,7 @@ def test_bytes_nothing_holds_are_deleted(kb: KnowledgeBase) -> None:
 def test_a_knowledge_base_with_attachments_can_be_deleted(qconnect: Any) -> None:
     kb = make_knowledge_base(qconnect)
     template_id = kb.create_template()["messageTemplateId"]
-    attachment = attach(kb, template_id, "a.txt", b"a")
+    attachment = kb.attach(template_id, "a.txt", b"a")
     kb.version(template_id)
     qconnect.delete_knowledge_base(knowledgeBaseId=kb.id)
     assert gone(attachment["url"]) == 404
@@ -201,25 +184,25 @@ def test_a_knowledge_base_with_attachments_can_be_deleted(qconnect: Any) -> None
 
 def test_names_are_unique_in_the_draft(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
-    first = attach(kb, template_id, "terms.pdf", PDF)
+    first = kb.attach(template_id, "terms.pdf", PDF)
     with pytest.raises(ClientError) as exc:
-        attach(kb, template_id, "terms.pdf", b"%PDF other")
+        kb.attach(template_id, "terms.pdf", b"%PDF other")
     assert error_code(exc) == "ConflictException"
     # Names are the template's own: another template may use it.
     other_id = kb.create_template()["messageTemplateId"]
-    attach(kb, other_id, "terms.pdf", PDF)
-    detach(kb, template_id, first["attachmentId"])
-    assert attach(kb, template_id, "terms.pdf", b"%PDF again")["name"] == "terms.pdf"
+    kb.attach(other_id, "terms.pdf", PDF)
+    kb.detach(template_id, first["attachmentId"])
+    assert kb.attach(template_id, "terms.pdf", b"%PDF again")["name"] == "terms.pdf"
 
 
 def test_a_client_token_makes_one_attachment(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
-    first = attach(kb, template_id, "a.txt", b"a", clientToken="token-1")
-    again = attach(kb, template_id, "a.txt", b"a", clientToken="token-1")
+    first = kb.attach(template_id, "a.txt", b"a", clientToken="token-1")
+    again = kb.attach(template_id, "a.txt", b"a", clientToken="token-1")
     assert again["attachmentId"] == first["attachmentId"]
     assert names(kb.get(template_id)) == ["a.txt"]
     with pytest.raises(ClientError) as exc:
-        attach(kb, template_id, "b.txt", b"b", clientToken="token-1")
+        kb.attach(template_id, "b.txt", b"b", clientToken="token-1")
     assert error_code(exc) == "ConflictException"
 
 
@@ -254,49 +237,49 @@ def test_what_cannot_be_attached(kb: KnowledgeBase) -> None:
     assert "attachments" not in kb.get(template_id)
 
     with pytest.raises(ClientError) as exc:
-        detach(kb, template_id, "00000000-0000-4000-8000-000000000000")
+        kb.detach(template_id, "00000000-0000-4000-8000-000000000000")
     assert error_code(exc) == "ResourceNotFoundException"
     # An attachment of another template is not this one's.
     other_id = kb.create_template()["messageTemplateId"]
-    theirs = attach(kb, other_id, "a.txt", b"a")
+    theirs = kb.attach(other_id, "a.txt", b"a")
     with pytest.raises(ClientError) as exc:
-        detach(kb, template_id, theirs["attachmentId"])
+        kb.detach(template_id, theirs["attachmentId"])
     assert error_code(exc) == "ResourceNotFoundException"
-    detach(kb, other_id, theirs["attachmentId"])
+    kb.detach(other_id, theirs["attachmentId"])
     with pytest.raises(ClientError) as exc:  # deleted once already
-        detach(kb, other_id, theirs["attachmentId"])
+        kb.detach(other_id, theirs["attachmentId"])
     assert error_code(exc) == "ResourceNotFoundException"
 
 
 def test_at_most_ten_attachments(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
-    made = [attach(kb, template_id, f"file-{n}.txt", b"x") for n in range(10)]
+    made = [kb.attach(template_id, f"file-{n}.txt", b"x") for n in range(10)]
     with pytest.raises(ClientError) as exc:
-        attach(kb, template_id, "eleventh.txt", b"x")
+        kb.attach(template_id, "eleventh.txt", b"x")
     assert error_code(exc) == "ServiceQuotaExceededException"
-    detach(kb, template_id, made[0]["attachmentId"])
-    attach(kb, template_id, "eleventh.txt", b"x")
+    kb.detach(template_id, made[0]["attachmentId"])
+    kb.attach(template_id, "eleventh.txt", b"x")
     assert len(kb.get(template_id)["attachments"]) == 10
 
 
 def test_sizes_are_those_of_one_email(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
     with pytest.raises(ClientError) as exc:
-        attach(kb, template_id, "huge.pdf", b"x" * (attachments.MAX_FILE_BYTES + 1))
+        kb.attach(template_id, "huge.pdf", b"x" * (attachments.MAX_FILE_BYTES + 1))
     assert error_code(exc) == "ValidationException"
     half = attachments.MAX_TOTAL_BYTES // 2
-    attach(kb, template_id, "one.pdf", b"1" * half)
+    kb.attach(template_id, "one.pdf", b"1" * half)
     with pytest.raises(ClientError) as exc:
-        attach(kb, template_id, "two.pdf", b"2" * (half + 1024))
+        kb.attach(template_id, "two.pdf", b"2" * (half + 1024))
     assert error_code(exc) == "ServiceQuotaExceededException"
-    attach(kb, template_id, "two.pdf", b"2" * (attachments.MAX_TOTAL_BYTES - half))
+    kb.attach(template_id, "two.pdf", b"2" * (attachments.MAX_TOTAL_BYTES - half))
     assert names(kb.get(template_id)) == ["one.pdf", "two.pdf"]
 
 
 def test_a_url_is_for_its_file_only(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
-    url = attach(kb, template_id, "a.txt", b"a")["url"]
-    other = attach(kb, template_id, "b.txt", b"b")
+    url = kb.attach(template_id, "a.txt", b"a")["url"]
+    other = kb.attach(template_id, "b.txt", b"b")
     path, _, query = url.partition("?")
     assert gone(path.rsplit("/", 1)[0] + "/" + other["attachmentId"] + "?" + query) == 403
     assert gone(url[:-2] + ("AA" if not url.endswith("AA") else "BB")) == 403
@@ -311,10 +294,10 @@ def test_attachments_outlive_a_restart(start_server: Any, database_url: str) -> 
     server = start_server("--database-url", database_url)
     kb = make_knowledge_base(server.client("qconnect"))
     template_id = kb.create_template()["messageTemplateId"]
-    terms = attach(kb, template_id, "terms.pdf", PDF)
+    terms = kb.attach(template_id, "terms.pdf", PDF)
     kb.version(template_id)
-    detach(kb, template_id, terms["attachmentId"])
-    attach(kb, template_id, "prices.csv", b"a,b\n")
+    kb.detach(template_id, terms["attachmentId"])
+    kb.attach(template_id, "prices.csv", b"a,b\n")
 
     server = server.restart()
     kb.client = server.client("qconnect")
@@ -331,11 +314,11 @@ def test_the_send_path_reads_a_versions_attachments(start_server: Any, database_
     server = start_server("--database-url", database_url)
     kb = make_knowledge_base(server.client("qconnect"))
     template_id = kb.create_template()["messageTemplateId"]
-    terms = attach(kb, template_id, "terms.pdf", PDF)
-    prices = attach(kb, template_id, "prices.csv", b"a,b\n")
+    terms = kb.attach(template_id, "terms.pdf", PDF)
+    prices = kb.attach(template_id, "prices.csv", b"a,b\n")
     kb.version(template_id)
-    detach(kb, template_id, terms["attachmentId"])
-    unsent = attach(kb, template_id, "later.txt", b"never sent")
+    kb.detach(template_id, terms["attachmentId"])
+    unsent = kb.attach(template_id, "later.txt", b"never sent")
 
     store = Store(database_url)
     try:
@@ -397,8 +380,8 @@ def test_deleting_a_knowledge_base_frees_its_bytes(start_server: Any, database_u
     server = start_server("--database-url", database_url)
     kb = make_knowledge_base(server.client("qconnect"))
     template_id = kb.create_template()["messageTemplateId"]
-    sent = attach(kb, template_id, "sent.txt", b"sent")
-    unsent = attach(kb, template_id, "unsent.txt", b"unsent")
+    sent = kb.attach(template_id, "sent.txt", b"sent")
+    unsent = kb.attach(template_id, "unsent.txt", b"unsent")
     kb.version(template_id)
     store = Store(database_url)
     try:
@@ -418,7 +401,7 @@ def test_a_delete_waits_for_a_send_that_took_the_attachment(
     server = start_server("--database-url", database_url)
     kb = make_knowledge_base(server.client("qconnect"))
     template_id = kb.create_template()["messageTemplateId"]
-    terms = attach(kb, template_id, "terms.pdf", PDF)
+    terms = kb.attach(template_id, "terms.pdf", PDF)
     store = Store(database_url)
     try:
 
@@ -427,9 +410,7 @@ def test_a_delete_waits_for_a_send_that_took_the_attachment(
                 message_templates.select().where(message_templates.c.id == template_id)
             ).one()
             taken = attachments.for_sending(c, select_qualifier(c, template, None))
-            deleting = threading.Thread(
-                target=detach, args=(kb, template_id, terms["attachmentId"])
-            )
+            deleting = threading.Thread(target=kb.detach, args=(template_id, terms["attachmentId"]))
             deleting.start()
             time.sleep(1.0)
             assert deleting.is_alive()  # waiting for the send to commit
