@@ -35,6 +35,7 @@ DELETED = "DELETED"
 
 UPLOAD = "UPLOAD"
 INBOUND = "INBOUND"
+COMPOSED = "COMPOSED"  # a file of an email we sent (sent_files)
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_ATTACHMENTS = 10
@@ -298,7 +299,7 @@ def remove(connection: Connection, instance: Record, params: dict[str, Any], now
     row = require(connection, contact, params["FileId"])
     if row.use_case != ATTACHMENT:
         raise invalid_request("The email message of a contact cannot be deleted, only attachments.")
-    if row.origin == UPLOAD and row.message_id is not None:
+    if row.origin in (UPLOAD, COMPOSED) and row.message_id is not None:
         raise invalid_request(
             f"File {row.id} went out with the contact's email and stays part of it."
         )

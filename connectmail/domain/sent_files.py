@@ -26,6 +26,8 @@ MESSAGE_SUFFIX = "-message"
 TEXT_SUFFIX = "-text"
 MESSAGE_FILE_NAME = "message.eml"
 PLAIN_TEXT_FILE_NAME = "message.txt"
+# A message template's attachment sent with an email: MESSAGE_ID-attachment-ATTACHMENT_ID.
+ATTACHMENT_INFIX = "-attachment-"
 # A draft's files are named after its contact: a contact has one draft at a time.
 DRAFT_SUFFIX = "-draft"
 DRAFT_TEXT_SUFFIX = "-draft-text"
@@ -68,10 +70,35 @@ _MESSAGE = select(messages.c.id, messages.c.spec, messages.c.accepted_at)
 
 def _files(connection: Connection, contact: Record, message: Record) -> list[SentFile]:
     spec: dict[str, Any] = loads(message.spec)
-    raw = compose(spec, attachments_of(connection, spec))
+    attachments = attachments_of(connection, spec)
+    raw = compose(spec, attachments)
     names = (message.id + MESSAGE_SUFFIX, MESSAGE_FILE_NAME)
     text_names = (message.id + TEXT_SUFFIX, PLAIN_TEXT_FILE_NAME)
-    return _pair(contact, spec, raw, names, text_names, message.accepted_at, message.id)
+    files = _pair(contact, spec, raw, names, text_names, message.accepted_at, message.id)
+    # A template's attachments are the email's own files too; the contact's uploads are
+    # attached files of their own already.
+    instance_arn = contact.arn.rsplit("/contact/", 1)[0]
+    for position, (entry, attachment) in enumerate(
+        zip(spec.get("attachments", ()), attachments, strict=True), start=len(files)
+    ):
+        if "template_attachment_id" in entry:
+            file_id = message.id + ATTACHMENT_INFIX + entry["template_attachment_id"]
+            files.append(
+                SentFile(
+                    file_id,
+                    arns.instance_child_arn(instance_arn, "file", file_id),
+                    contact.account_id,
+                    contact.arn,
+                    "ATTACHMENT",
+                    attachment.name,
+                    attachment.content_type,
+                    attachment.data,
+                    message.accepted_at,
+                    position,
+                    message_id=message.id,
+                )
+            )
+    return files
 
 
 def draft_files(contact: Record) -> list[SentFile]:
@@ -204,19 +231,28 @@ def find(connection: Connection, contact: Record, file_id: str) -> SentFile | No
     """The sent or draft file `file_id` of the contact, or None when it names no such file."""
     if file_id in (contact.id + DRAFT_SUFFIX, contact.id + DRAFT_TEXT_SUFFIX):
         return next((f for f in draft_files(contact) if f.id == file_id), None)
+    message_id = _message_of(file_id)
+    if message_id is None:
+        return None
+    row = connection.execute(
+        _MESSAGE.where(
+            (messages.c.id == message_id)
+            & (messages.c.contact_id == contact.id)
+            & (messages.c.direction == "OUTBOUND")
+        )
+    ).first()
+    if row is None:
+        return None
+    return next((f for f in _files(connection, contact, row) if f.id == file_id), None)
+
+
+def _message_of(file_id: str) -> str | None:
+    """The id of the sent message `file_id` would be a file of, from its shape."""
     for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
         if file_id.endswith(suffix):
-            row = connection.execute(
-                _MESSAGE.where(
-                    (messages.c.id == file_id[: -len(suffix)])
-                    & (messages.c.contact_id == contact.id)
-                    & (messages.c.direction == "OUTBOUND")
-                )
-            ).first()
-            if row is None:
-                return None
-            return next((f for f in _files(connection, contact, row) if f.id == file_id), None)
-    return None
+            return file_id[: -len(suffix)]
+    message_id, infix, _ = file_id.partition(ATTACHMENT_INFIX)
+    return message_id if infix else None
 
 
 def content(connection: Connection, account_id: str, file_id: str) -> SentFile | None:
@@ -231,16 +267,16 @@ def content(connection: Connection, account_id: str, file_id: str) -> SentFile |
             ).first()
             if contact is not None:
                 return find(connection, contact, file_id)
-    for suffix in (MESSAGE_SUFFIX, TEXT_SUFFIX):
-        if file_id.endswith(suffix):
-            row = connection.execute(
-                select(contacts)
-                .join(messages, messages.c.contact_id == contacts.c.id)
-                .where(
-                    (messages.c.id == file_id[: -len(suffix)])
-                    & (messages.c.account_id == account_id)
-                    & (messages.c.direction == "OUTBOUND")
-                )
-            ).first()
-            return None if row is None else find(connection, row, file_id)
-    return None
+    message_id = _message_of(file_id)
+    if message_id is None:
+        return None
+    row = connection.execute(
+        select(contacts)
+        .join(messages, messages.c.contact_id == contacts.c.id)
+        .where(
+            (messages.c.id == message_id)
+            & (messages.c.account_id == account_id)
+            & (messages.c.direction == "OUTBOUND")
+        )
+    ).first()
+    return None if row is None else find(connection, row, file_id)

@@ -118,6 +118,37 @@ def test_a_sent_email_keeps_the_attachment_its_template_lost(
     assert files_of(kept) == [("terms.pdf", "application/pdf", PDF)]
 
 
+def test_a_sent_templates_attachments_are_the_contacts_files(
+    mail_server: MailServer, setup: tuple[Outpost, KnowledgeBase]
+) -> None:
+    outpost, kb = setup
+    template_id = kb.create_template()["messageTemplateId"]
+    kb.attach(template_id, "terms.pdf", PDF)
+    request = templated(outpost, kb.id, f"{template_id}:$LATEST", recipient(), **JANE)
+    arn = outpost.describe(request["ContactId"])["Arn"]
+    attach_file(outpost.client, outpost.instance_id, arn, "invoice.txt", b"42 EUR\n")
+    outpost.client.start_outbound_email_contact(**request)
+
+    listed = references(outpost.client, outpost.instance_id, request["ContactId"], "ATTACHMENT")
+    assert [(r["Attachment"]["Name"], r["Attachment"]["Status"]) for r in listed] == [
+        ("invoice.txt", "APPROVED"),
+        ("terms.pdf", "APPROVED"),
+    ]
+    terms = listed[1]["Attachment"]
+    assert file_bytes(outpost.client, outpost.instance_id, arn, terms["Arn"]) == PDF
+    (metadata,) = outpost.client.batch_get_attached_file_metadata(
+        InstanceId=outpost.instance_id, AssociatedResourceArn=arn, FileIds=[terms["Value"]]
+    )["Files"]
+    assert (metadata["FileName"], metadata["FileSizeInBytes"]) == ("terms.pdf", len(PDF))
+    # Part of the email that went: as the contact's uploads once sent, it cannot be deleted.
+    with pytest.raises(ClientError) as exc:
+        outpost.client.delete_attached_file(
+            InstanceId=outpost.instance_id, FileId=terms["Value"], AssociatedResourceArn=arn
+        )
+    assert exc.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert file_bytes(outpost.client, outpost.instance_id, arn, terms["Arn"]) == PDF
+
+
 def test_a_template_without_attachments_sends_none(
     mail_server: MailServer, setup: tuple[Outpost, KnowledgeBase]
 ) -> None:
