@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, update
 
-from connectmail.domain import arns, contacts
+from connectmail.domain import contacts
 from connectmail.domain.outbound import CONTENT_TYPES
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
@@ -180,12 +180,25 @@ def associate_user(
     row = contacts.hold(connection, instance, params["ContactId"])
     if not contacts.is_active(row, now):
         raise invalid_request(f"Contact {row.id} has ended; only an ongoing contact takes a user.")
-    user_id = arns.resource_id(params["UserId"], "agent")
+    user_id = _user_id(instance, params["UserId"])
     connection.execute(
         update(contacts_table)
         .where(contacts_table.c.id == row.id)
         .values(user_id=user_id, updated_at=now)
     )
+
+
+def _user_id(instance: Record, identifier: str) -> str:
+    """The id of a user given by id or ARN. An ARN names a user of the contact's instance
+    (`INSTANCE_ARN/agent/ID`): another instance's or account's user, or another kind of
+    resource, is no user the contact can be given."""
+    if not identifier.startswith("arn:"):
+        return identifier
+    prefix = f"{instance.arn}/agent/"
+    user_id = identifier.removeprefix(prefix)
+    if not identifier.startswith(prefix) or not user_id or "/" in user_id:
+        raise ServiceError("ResourceNotFoundException", f"User not found: {identifier}")
+    return user_id
 
 
 def tag(connection: Connection, instance: Record, identifier: str, tags: dict[str, str]) -> None:

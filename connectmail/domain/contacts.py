@@ -163,11 +163,19 @@ def check_active_quota(connection: Connection, instance: Record, now: float, quo
 def expiry_minutes(
     requested: int | None, segment_attributes: dict[str, Any], policy: ExpiryPolicy
 ) -> int:
-    from_segment = (
-        ((segment_attributes.get(EXPIRY_ATTRIBUTE) or {}).get("ValueMap") or {})
-        .get("ExpiryDuration", {})
-        .get("ValueInteger")
-    )
+    from_segment = None
+    if EXPIRY_ATTRIBUTE in segment_attributes:
+        # "A ValueMap must be specified containing the integer number of minutes": anything
+        # else is refused, not taken as no expiry (the default's 14 days).
+        value = segment_attributes[EXPIRY_ATTRIBUTE] or {}
+        from_segment = ((value.get("ValueMap") or {}).get("ExpiryDuration") or {}).get(
+            "ValueInteger"
+        )
+        if from_segment is None:
+            raise invalid_request(
+                f"Segment attribute {EXPIRY_ATTRIBUTE} must be a ValueMap with ExpiryDuration "
+                'as ValueInteger minutes: {"ValueMap": {"ExpiryDuration": {"ValueInteger": 135}}}.'
+            )
     minutes = requested if requested is not None else from_segment
     if minutes is None:
         return policy.default_minutes

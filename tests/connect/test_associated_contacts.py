@@ -117,3 +117,23 @@ def test_an_ended_contact_is_not_given_to_an_agent(shared_server: ServerProcess)
             )
         assert code(exc) == "InvalidRequestException"
         assert outpost.describe(contact).get("AgentInfo") == before
+
+
+def test_a_user_arn_names_a_user_of_the_contacts_instance(shared_server: ServerProcess) -> None:
+    outpost = make_outpost(shared_server.client())
+    received = outpost.receive("Please call me")
+    instance_arn = outpost.describe(received)["Arn"].split("/contact/")[0]
+    other = make_outpost(shared_server.client())
+    elsewhere = other.describe(other.receive())["Arn"]
+    other_account = instance_arn.replace(f":{shared_server.account_id}:", ":999999999999:")
+    for user in (
+        f"{elsewhere.split('/contact/')[0]}/agent/agent-7",  # another instance's user
+        f"{other_account}/agent/agent-7",  # another account's
+        f"{instance_arn}/queue/queue-1",  # not a user at all
+    ):
+        with pytest.raises(ClientError) as exc:
+            outpost.client.associate_contact_with_user(
+                InstanceId=outpost.instance_id, ContactId=received, UserId=user
+            )
+        assert code(exc) == "ResourceNotFoundException"
+        assert "AgentInfo" not in outpost.describe(received)

@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError
 from tests.support.connect import Outpost, make_outpost
 from tests.support.server import ServerProcess
 
+EXPIRY = "connect:ContactExpiry"
+
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
     return str(exc.value.response["Error"]["Code"])
@@ -166,6 +168,13 @@ def test_an_ended_contacts_expiry_cannot_be_changed(shared_server: ServerProcess
         ({"SegmentAttributes": {"connect:Subtype": {"ValueString": "x"}}}, "set by the system"),
         ({"SegmentAttributes": {"team name": {"ValueString": "x"}}}, "alphanumeric"),
         ({"SegmentAttributes": {"team": {"ValueInteger": 3}}}, "must be a string"),
+        # The expiry is a ValueMap of ExpiryDuration minutes; anything else is no expiry.
+        ({"SegmentAttributes": {EXPIRY: {"ValueString": "60"}}}, "ExpiryDuration"),
+        ({"SegmentAttributes": {EXPIRY: {"ValueMap": {}}}}, "ExpiryDuration"),
+        (
+            {"SegmentAttributes": {EXPIRY: {"ValueMap": {"Duration": {"ValueInteger": 60}}}}},
+            "ExpiryDuration",
+        ),
         ({"References": {"mail": {"Value": "a@example.org", "Type": "EMAIL"}}}, "type EMAIL"),
         ({"References": {"big": {"Value": "x" * 4000, "Type": "STRING"}}}, "4096"),
         ({"QueueInfo": {"Id": "q-1"}}, "external audio"),

@@ -196,6 +196,19 @@ def test_expiry_from_segment_attribute_is_accepted(outpost: Outpost) -> None:
     }
 
 
+def test_an_expiry_attribute_without_a_duration_is_refused(outpost: Outpost) -> None:
+    # It was taken as no expiry at all: the contact got the default 14 days.
+    malformed: list[dict[str, Any]] = [{"ValueString": "135"}, {"ValueMap": {}}]
+    for expiry in malformed:
+        with pytest.raises(ClientError) as exc:
+            outpost.contact(SegmentAttributes={"connect:ContactExpiry": expiry})
+        assert code(exc) == "InvalidRequestException"
+        assert "ExpiryDuration" in str(exc.value)
+        with pytest.raises(ClientError) as exc:
+            outpost.receive(SegmentAttributes={"connect:ContactExpiry": expiry})
+        assert code(exc) == "InvalidRequestException"
+
+
 def test_what_connectmail_says_about_an_email_cannot_be_given(outpost: Outpost) -> None:
     # A caller's connectmail:DeliveryStatus showed in DescribeContact as the delivery's.
     given = {"connectmail:DeliveryStatus": {"ValueString": "DELIVERED"}}
