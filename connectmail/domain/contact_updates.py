@@ -76,7 +76,8 @@ def update_contact(
     if "QueueInfo" in params:
         values["queue_id"] = params["QueueInfo"].get("Id")
     if "UserInfo" in params:
-        values["user_id"] = params["UserInfo"].get("UserId")
+        given = params["UserInfo"].get("UserId")
+        values["user_id"] = None if given is None else contacts.user_id_of(instance, given)
     if "CustomerEndpoint" in params:
         values["customer_endpoint"] = dumps(params["CustomerEndpoint"])
     if "SystemEndpoint" in params:
@@ -180,25 +181,12 @@ def associate_user(
     row = contacts.hold(connection, instance, params["ContactId"])
     if not contacts.is_active(row, now):
         raise invalid_request(f"Contact {row.id} has ended; only an ongoing contact takes a user.")
-    user_id = _user_id(instance, params["UserId"])
+    user_id = contacts.user_id_of(instance, params["UserId"])
     connection.execute(
         update(contacts_table)
         .where(contacts_table.c.id == row.id)
         .values(user_id=user_id, updated_at=now)
     )
-
-
-def _user_id(instance: Record, identifier: str) -> str:
-    """The id of a user given by id or ARN. An ARN names a user of the contact's instance
-    (`INSTANCE_ARN/agent/ID`): another instance's or account's user, or another kind of
-    resource, is no user the contact can be given."""
-    if not identifier.startswith("arn:"):
-        return identifier
-    prefix = f"{instance.arn}/agent/"
-    user_id = identifier.removeprefix(prefix)
-    if not identifier.startswith(prefix) or not user_id or "/" in user_id:
-        raise ServiceError("ResourceNotFoundException", f"User not found: {identifier}")
-    return user_id
 
 
 def tag(connection: Connection, instance: Record, identifier: str, tags: dict[str, str]) -> None:

@@ -76,6 +76,8 @@ def create(
             f"use one of {', '.join(sorted(allowed))}."
         )
     user_id = (params.get("UserInfo") or {}).get("UserId")
+    if user_id is not None:
+        user_id = user_id_of(instance, user_id)
     if channel == "EMAIL" and method in ("OUTBOUND", "AGENT_REPLY") and not user_id:
         raise invalid_request(f"UserInfo is required for EMAIL contacts initiated by {method}.")
     if params.get("InitiateAs") == "COMPLETED" and channel != "TASK":
@@ -249,6 +251,19 @@ def require(
     if row is None or not arns.names(identifier, row.arn):
         raise ServiceError(code, f"Contact not found: {identifier}")
     return row
+
+
+def user_id_of(instance: Record, identifier: str) -> str:
+    """The id of a user given by id or ARN. An ARN names a user of the contact's instance
+    (`INSTANCE_ARN/agent/ID`): another instance's or account's user, or another kind of
+    resource, is no user a contact can be given. An id is taken as given (no users here)."""
+    if not identifier.startswith("arn:"):
+        return identifier
+    prefix = f"{instance.arn}/agent/"
+    user_id = identifier.removeprefix(prefix)
+    if not identifier.startswith(prefix) or not user_id or "/" in user_id:
+        raise ServiceError("ResourceNotFoundException", f"User not found: {identifier}")
+    return user_id
 
 
 def hold(

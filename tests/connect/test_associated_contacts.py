@@ -137,3 +137,22 @@ def test_a_user_arn_names_a_user_of_the_contacts_instance(shared_server: ServerP
             )
         assert code(exc) == "ResourceNotFoundException"
         assert "AgentInfo" not in outpost.describe(received)
+
+
+def test_create_and_update_contact_read_a_user_arn_alike(shared_server: ServerProcess) -> None:
+    outpost = make_outpost(shared_server.client())
+    instance_arn = outpost.describe(outpost.receive())["Arn"].split("/contact/")[0]
+    reply = outpost.contact(UserInfo={"UserId": f"{instance_arn}/agent/agent-3"})
+    assert outpost.describe(reply)["AgentInfo"] == {"Id": "agent-3"}  # the ARN was stored
+    voice = outpost.client.create_contact(
+        InstanceId=outpost.instance_id, Channel="VOICE", InitiationMethod="TRANSFER"
+    )["ContactId"]
+    outpost.client.update_contact(
+        InstanceId=outpost.instance_id,
+        ContactId=voice,
+        UserInfo={"UserId": f"{instance_arn}/agent/agent-4"},
+    )
+    assert outpost.describe(voice)["AgentInfo"] == {"Id": "agent-4"}
+    with pytest.raises(ClientError) as exc:
+        outpost.contact(UserInfo={"UserId": f"{instance_arn}/queue/q-1"})
+    assert code(exc) == "ResourceNotFoundException"
