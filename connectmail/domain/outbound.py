@@ -8,7 +8,7 @@ at acceptance, so every delivery attempt produces the same message.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
@@ -122,6 +122,28 @@ def prepare(params: dict[str, Any], policy: OutboundPolicy) -> OutboundRequest:
         message=message,
         content=content,
     )
+
+
+def with_drafted_cc(
+    request: OutboundRequest, contact: Any, policy: OutboundPolicy
+) -> OutboundRequest:
+    """A send that names no CC recipients goes to those the unsent contact was given
+    (UpdateContact's AdditionalRecipients, which its draft shows); one that names any, to
+    those alone."""
+    if request.cc or contact.state != contacts.CREATED or not contact.additional_recipients:
+        return request
+    drafted = (loads(contact.additional_recipients) or {}).get("CcList", [])
+    if not drafted:
+        return request
+    if 1 + len(drafted) > policy.max_recipients:
+        raise ServiceError(
+            "ServiceQuotaExceededException",
+            f"An email can have at most {policy.max_recipients} recipients: 1 in "
+            f"DestinationEmailAddress and the {len(drafted)} CC recipients contact "
+            f"{contact.id} was given.",
+        )
+    cc = tuple(Mailbox(r["Address"], r.get("DisplayName")) for r in drafted)
+    return replace(request, cc=cc)
 
 
 def _mailbox(value: dict[str, Any], member: str) -> Mailbox:

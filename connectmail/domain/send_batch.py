@@ -68,17 +68,18 @@ class SendJob:
             found = outbound.resolve(
                 connection, self.account_id, self.region, self.request, self.policy, self.now
             )
-            content = self.request.content
+            request = outbound.with_drafted_cc(self.request, found.contact, self.policy)
+            content = request.content
             if content is None:
                 content = sending.render_email(
                     connection,
                     Scope(self.account_id, self.region),
-                    self.request.message["TemplatedMessageConfig"],
-                    sending.Recipients(customer=self.request.to, system=found.sender),
+                    request.message["TemplatedMessageConfig"],
+                    sending.Recipients(customer=request.to, system=found.sender),
                     self.rendered,
                     outside=self.outside,
                 )
-            return outbound.accept(connection, found, self.request, content, self.now)
+            return outbound.accept(connection, found, request, content, self.now)
 
         return run_once(connection, self.token, self.now, self.ttl_seconds, send)
 
@@ -314,11 +315,11 @@ class _Group:
         taken: set[str],
         template: Selected | None,
     ) -> outbound.Accepted:
-        request = job.request
-        assert request.sender is not None
         if contact.id in taken:
             raise invalid_request(f"Contact {contact.id} has already been sent.")
         contacts.check_sendable(contact, job.now)
+        request = outbound.with_drafted_cc(job.request, contact, job.policy)
+        assert request.sender is not None
         sender_row = senders.get((contact.instance_id, request.sender.address.lower()))
         if sender_row is None:
             raise invalid_request(

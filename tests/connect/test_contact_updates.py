@@ -3,6 +3,7 @@ DescribeContact and ListContactReferences as an Amazon Connect user would."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.support.connect import Outpost, make_outpost
+from tests.support.connect import SEND_PATHS, Outpost, make_outpost
 from tests.support.server import ServerProcess
 
 EXPIRY = "connect:ContactExpiry"
@@ -306,3 +307,42 @@ def test_an_update_after_a_restart_is_still_there(start_server: Any, database_ur
     assert found["Name"] == "kept over a restart"
     assert found["Tags"] == {"team": "a"}
     assert datetime.now(UTC) - found["LastUpdateTimestamp"] < timedelta(hours=1)
+
+
+@SEND_PATHS
+def test_a_send_naming_no_cc_goes_to_the_cc_the_contact_was_given(
+    shared_server: ServerProcess, batched: bool
+) -> None:
+    outpost = make_outpost(shared_server.client())
+    drafted = {"CcEmailAddresses": [{"EmailAddress": "boss@example.org", "DisplayName": "Boss"}]}
+    given, overridden = outpost.contact(), outpost.contact()
+    for contact in (given, overridden):
+        outpost.client.update_contact(**ids(outpost, contact), AdditionalRecipients=drafted)
+
+    outpost.send(given, **outpost.sent_from(batched))
+    outpost.send(
+        overridden,
+        AdditionalRecipients={"CcEmailAddresses": [{"EmailAddress": "audit@example.org"}]},
+        **outpost.sent_from(batched),
+    )
+    assert captured(shared_server, given)["Recipients"] == [
+        "customer@example.org",
+        "boss@example.org",
+    ]
+    assert outpost.describe(given)["AdditionalEmailRecipients"] == {
+        "CcList": [{"Address": "boss@example.org", "DisplayName": "Boss"}]
+    }
+    # A send that names CC recipients goes to those alone.
+    assert captured(shared_server, overridden)["Recipients"] == [
+        "customer@example.org",
+        "audit@example.org",
+    ]
+
+
+def captured(server: ServerProcess, contact_id: str) -> dict[str, Any]:
+    """The contact's email in the captured mailbox, once delivered there."""
+    deadline = time.monotonic() + 15
+    while not (found := server.mailbox(contact_id=contact_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert found, f"no captured mail for contact {contact_id}"
+    return found[0]
