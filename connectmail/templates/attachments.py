@@ -195,11 +195,14 @@ def hold(connection: Connection, template_id: str) -> Record:
     """The template's row, read again and held until the transaction ends (FOR NO KEY UPDATE
     on PostgreSQL; SQLite's write transaction keeps other writers out), so that changes to
     the draft's attachments, and versions made of it, happen one after the other."""
-    return connection.execute(
+    held: Record | None = connection.execute(
         select(message_templates)
         .where(message_templates.c.id == template_id)
         .with_for_update(key_share=True)
-    ).one()
+    ).first()
+    if held is None:  # deleted since it was found
+        raise not_found("Message template", template_id)
+    return held
 
 
 def create(
@@ -336,16 +339,24 @@ def forget_version(connection: Connection, template_id: str, version: int) -> No
 
 
 def forget_template(connection: Connection, template_id: str) -> None:
-    """Before a template is deleted: all its attachments go (bytes a sent email took stay)."""
+    """Before a template is deleted: all its attachments go (bytes a sent email took stay).
+    The template is held first, so an upload to it in flight has committed (and its
+    attachment is found here) or waits and then finds no template: else the delete's cascade
+    took the new attachment's row and left its bytes to no one (PostgreSQL)."""
+    hold(connection, template_id)
     _forget(connection, _attachments.c.template_id == template_id)
 
 
 def forget_knowledge_base(connection: Connection, knowledge_base_id: str) -> None:
     """Before a knowledge base is deleted with its templates, the same for all of them.
-    (Without it the rows go with the templates, by cascade, but the bytes stay.)"""
+    (Without it the rows go with the templates, by cascade, but the bytes stay.) Its
+    templates are held first, as `forget_template` holds one, in the order an upload takes
+    them (the template, then the knowledge base's row), so the two never wait on each other
+    in a circle."""
     of_knowledge_base = select(message_templates.c.id).where(
         message_templates.c.knowledge_base_id == knowledge_base_id
     )
+    connection.execute(of_knowledge_base.with_for_update(key_share=True)).all()
     _forget(connection, _attachments.c.template_id.in_(of_knowledge_base))
 
 

@@ -3,6 +3,7 @@ from signed URLs that need no credentials, and read by the send path."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import threading
@@ -16,11 +17,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from connectmail.domain import sent_files
+from connectmail.domain.file_urls import FileUrls
 from connectmail.store.store import Store
 from connectmail.store.tables_templates import message_templates
-from connectmail.templates import attachments
+from connectmail.templates import attachments, knowledge_bases
+from connectmail.templates import message_templates as message_templates_domain
+from connectmail.templates.identifiers import Scope
 from connectmail.templates.message_templates import select_qualifier
 from tests.qconnect.kit import KnowledgeBase, email_content, error_code, make_knowledge_base
+from tests.support.server import REGION, ServerProcess
 
 PDF = b"%PDF-1.4 terms and conditions\n"
 UUID = re.compile(r"[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}")
@@ -150,12 +155,19 @@ def test_versions_keep_their_attachments(kb: KnowledgeBase) -> None:
     assert one["attachments"][1]["attachmentId"] == two["attachments"][0]["attachmentId"]
 
 
-def test_bytes_nothing_holds_are_deleted(kb: KnowledgeBase) -> None:
+def test_bytes_nothing_holds_are_deleted(shared_server: ServerProcess, kb: KnowledgeBase) -> None:
+    store = Store(shared_server.args[shared_server.args.index("--database-url") + 1])
+
+    def stored(attachment: dict[str, Any]) -> bytes | None:
+        """The bytes kept (a URL says 404 once the row goes, whatever became of them)."""
+        return store.read_now(lambda c: attachments.content_of(c, attachment["attachmentId"]))
+
     template_id = kb.create_template()["messageTemplateId"]
     # Off the draft, in no version: gone at once.
     draft_only = kb.attach(template_id, "draft.txt", b"draft only")
     kb.detach(template_id, draft_only["attachmentId"])
     assert gone(draft_only["url"]) == 404
+    assert stored(draft_only) is None
 
     # Held by a version: gone when the version is.
     versioned = kb.attach(template_id, "versioned.txt", b"in version 1")
@@ -163,14 +175,18 @@ def test_bytes_nothing_holds_are_deleted(kb: KnowledgeBase) -> None:
     kb.detach(template_id, versioned["attachmentId"])
     url = kb.get(f"{template_id}:1")["attachments"][0]["url"]
     assert download(url)[0] == b"in version 1"
+    assert stored(versioned) == b"in version 1"
     kb.client.delete_message_template(knowledgeBaseId=kb.id, messageTemplateId=f"{template_id}:1")
     assert gone(url) == 404
+    assert stored(versioned) is None
 
     # The whole template: every attachment goes.
     kept = kb.attach(template_id, "kept.txt", b"kept")
     kb.version(template_id)
     kb.client.delete_message_template(knowledgeBaseId=kb.id, messageTemplateId=template_id)
     assert gone(kept["url"]) == 404
+    assert stored(kept) is None
+    store.close()
 
 
 def test_a_knowledge_base_with_attachments_can_be_deleted(qconnect: Any) -> None:
@@ -420,5 +436,50 @@ def test_a_delete_waits_for_a_send_that_took_the_attachment(
         store.write_now(send).join(30)
         assert "attachments" not in kb.get(template_id)
         assert store.read_now(lambda c: attachments.content_of(c, terms["attachmentId"])) == PDF
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("deleted", ["template", "knowledge base"])
+def test_a_delete_racing_an_upload_leaves_no_bytes_behind(
+    start_server: Any, database_url: str, deleted: str
+) -> None:
+    """An upload in flight (its rows written, not committed) and a delete of its template or
+    knowledge base: the delete's cascade took the new attachment's row on PostgreSQL and left
+    its bytes to no one."""
+    server = start_server("--database-url", database_url)
+    kb = make_knowledge_base(server.client("qconnect"))
+    template_id = kb.create_template()["messageTemplateId"]
+    store = Store(database_url)
+    urls = FileUrls(store)
+    try:
+        signer = asyncio.run(urls.signer())
+        links = attachments.Links(urls, signer, server.account_id, "127.0.0.1")
+        upload = attachments.prepare(
+            {"name": "late.txt", "contentDisposition": "ATTACHMENT", "body": "bGF0ZQ=="}
+        )
+
+        def uploading(c: Any) -> tuple[str, threading.Thread]:
+            scope = Scope(server.account_id, REGION)
+            knowledge_base = knowledge_bases.require(c, scope, kb.id)
+            template, _ = message_templates_domain.require(c, scope, knowledge_base, template_id)
+            made = attachments.create(
+                c, scope, knowledge_base, template, upload, time.time(), links
+            )
+            if deleted == "template":
+                target: Any = lambda: kb.client.delete_message_template(  # noqa: E731
+                    knowledgeBaseId=kb.id, messageTemplateId=template_id
+                )
+            else:
+                target = lambda: kb.client.delete_knowledge_base(knowledgeBaseId=kb.id)  # noqa: E731
+            deleting = threading.Thread(target=target)
+            deleting.start()
+            time.sleep(1.0)  # the delete reaches its reads while the upload is open
+            return made["attachment"]["attachmentId"], deleting
+
+        attachment_id, deleting = store.write_now(uploading)
+        deleting.join(30)
+        assert not deleting.is_alive()
+        assert store.read_now(lambda c: attachments.content_of(c, attachment_id)) is None
     finally:
         store.close()
