@@ -17,7 +17,14 @@ class ContactUpdateHandlers(Handlers):
     async def update_contact(self, ctx: RequestContext, params: dict[str, Any]) -> dict[str, Any]:
         def change(c: Connection, now: float) -> dict[str, Any]:
             instance = instances.require(c, ctx.account_id, ctx.region, params["InstanceId"])
-            contact_updates.update_contact(c, instance, params, now, self.settings.expiry_policy())
+            contact_updates.update_contact(
+                c,
+                instance,
+                params,
+                now,
+                self.settings.expiry_policy(),
+                max_cc=self.settings.outbound_policy().max_recipients - 1,
+            )
             return {}
 
         return await self.write_once(ctx, params, change)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from connectmail.domain import contacts
-from connectmail.domain.outbound import CONTENT_TYPES
+from connectmail.domain.outbound import CONTENT_TYPES, OutboundPolicy
 from connectmail.errors import ServiceError, invalid_request
 from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text
@@ -48,9 +48,11 @@ def update_contact(
     params: dict[str, Any],
     now: float,
     expiry: contacts.ExpiryPolicy,
+    max_cc: int = OutboundPolicy().max_recipients - 1,
 ) -> None:
     """Add or update what the request gives; what it leaves out stays. Ongoing and completed
-    contacts alike, as in Amazon Connect, except where a field says otherwise."""
+    contacts alike, as in Amazon Connect, except where a field says otherwise. `max_cc`: as
+    many CC recipients as a send may have besides its destination."""
     given = [member for member in UPDATABLE if member in params]
     if not given:
         raise invalid_request(
@@ -66,7 +68,9 @@ def update_contact(
     if "SegmentAttributes" in params:
         values.update(_segment_attributes(row, params["SegmentAttributes"], now, expiry))
     if "AdditionalRecipients" in params:
-        values["additional_recipients"] = _recipients(row, params["AdditionalRecipients"], now)
+        values["additional_recipients"] = _recipients(
+            row, params["AdditionalRecipients"], now, max_cc
+        )
     external = [member for member in EXTERNAL_AUDIO_MEMBERS if member in params]
     if external and row.channel != "VOICE":
         raise invalid_request(
@@ -124,7 +128,7 @@ def _segment_attributes(
     return values
 
 
-def _recipients(row: Record, given: dict[str, Any], now: float) -> str:
+def _recipients(row: Record, given: dict[str, Any], now: float, max_cc: int) -> str:
     """An unsent outbound email's CC recipients (an empty list clears them). Those of an email
     that was sent or received are what it was sent to, and stay."""
     if row.channel != "EMAIL":
@@ -139,6 +143,12 @@ def _recipients(row: Record, given: dict[str, Any], now: float) -> str:
         )
     if not contacts.is_active(row, now):
         raise invalid_request(f"Contact {row.id} is no longer active.")
+    if len(given.get("CcEmailAddresses", [])) > max_cc:
+        # The send that takes them has its destination too: no send could go to more.
+        raise invalid_request(
+            f"An email can have at most {max_cc} CC recipients besides its destination; "
+            f"{len(given['CcEmailAddresses'])} were given."
+        )
     cc = []
     member = "AdditionalRecipients.CcEmailAddresses"
     for address in given.get("CcEmailAddresses", []):

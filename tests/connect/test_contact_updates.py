@@ -346,3 +346,21 @@ def captured(server: ServerProcess, contact_id: str) -> dict[str, Any]:
         time.sleep(0.05)
     assert found, f"no captured mail for contact {contact_id}"
     return found[0]
+
+
+def test_no_more_cc_recipients_than_a_send_can_take(shared_server: ServerProcess) -> None:
+    outpost = make_outpost(shared_server.client())
+    contact = outpost.contact()
+    fifty = [{"EmailAddress": f"cc-{n}@example.org"} for n in range(50)]
+    # The model takes 50; with the destination a send would have 51 recipients.
+    with pytest.raises(ClientError) as exc:
+        outpost.client.update_contact(
+            **ids(outpost, contact), AdditionalRecipients={"CcEmailAddresses": fifty}
+        )
+    assert code(exc) == "InvalidRequestException"
+    assert "AdditionalEmailRecipients" not in outpost.describe(contact)
+    outpost.client.update_contact(
+        **ids(outpost, contact), AdditionalRecipients={"CcEmailAddresses": fifty[:49]}
+    )
+    outpost.send(contact)
+    assert len(captured(shared_server, contact)["Recipients"]) == 50
