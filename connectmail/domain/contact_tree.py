@@ -10,7 +10,7 @@ from sqlalchemy import Connection, select
 
 from connectmail.domain import contacts
 from connectmail.domain.pagination import page_after
-from connectmail.store.tables import Record
+from connectmail.store.tables import CONTACT_COLUMNS, Record
 from connectmail.store.tables import contacts as contacts_table
 
 DEFAULT_PAGE = 100
@@ -21,7 +21,7 @@ def associated(
 ) -> dict[str, Any]:
     row = contacts.require(connection, instance, params["ContactId"])
     root = row.initial_contact_id or row.id
-    query = select(contacts_table).where(
+    query = select(*CONTACT_COLUMNS).where(
         (contacts_table.c.instance_id == instance.id)
         & ((contacts_table.c.id == root) | (contacts_table.c.initial_contact_id == root))
     )

@@ -19,10 +19,10 @@ from connectmail.jsontext import dumps, loads
 from connectmail.mail.addresses import checked_address, checked_text, envelope_address
 from connectmail.mail.threading import reply_subject
 from connectmail.store.prepared import Prepared, for_rows
+from connectmail.store.tables import CONTACT_COLUMNS, messages, outbox
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
 from connectmail.store.tables import instances as instances_table
-from connectmail.store.tables import messages, outbox
 from connectmail.store.tables_inbound import attached_files as files_table
 from connectmail.templates import attachments as template_attachments
 from connectmail.templates.attachments import TemplateAttachment
@@ -178,7 +178,7 @@ PENDING_UPLOADS = (
 )
 _RESOLVE = Prepared(
     select(
-        *contacts_table.c,
+        *CONTACT_COLUMNS,
         email_addresses_table.c.address.label("sender_address"),
         email_addresses_table.c.display_name.label("sender_name"),
         PENDING_UPLOADS.label("pending_uploads"),

@@ -31,7 +31,7 @@ from connectmail.domain.contacts import CREATED, SUBJECT_ATTRIBUTE, ended_at, ti
 from connectmail.domain.pagination import decode_token, encode_token
 from connectmail.errors import ServiceError
 from connectmail.jsontext import loads
-from connectmail.store.tables import Record, contacts
+from connectmail.store.tables import CONTACT_COLUMNS, Record, contacts
 
 DEFAULT_PAGE = 100
 # Timestamps connectmail never sets: a range on them matches no contact.
@@ -114,7 +114,7 @@ def search(
     if criteria.get("ContactTags"):
         tags = _AttributeValues(contacts.c.tags, None, connection.dialect.name)
         conditions.append(_tag_condition(criteria["ContactTags"], tags))
-    query = select(contacts).where(and_(*conditions))
+    query = select(*CONTACT_COLUMNS).where(and_(*conditions))
     total = connection.execute(
         select(func.count()).select_from(contacts).where(and_(*conditions))
     ).scalar_one()

@@ -35,9 +35,9 @@ from connectmail.store.prepared import (
     write_all,
     write_all_async,
 )
+from connectmail.store.tables import CONTACT_COLUMNS, idempotency_keys
 from connectmail.store.tables import contacts as contacts_table
 from connectmail.store.tables import email_addresses as email_addresses_table
-from connectmail.store.tables import idempotency_keys
 from connectmail.store.tables import instances as instances_table
 from connectmail.templates import sending
 from connectmail.templates.identifiers import Scope
@@ -85,7 +85,7 @@ class SendJob:
 
 
 _CONTACTS = select(
-    *contacts_table.c,
+    *CONTACT_COLUMNS,
     instances_table.c.account_id.label("instance_account_id"),
     instances_table.c.region.label("instance_region"),
     instances_table.c.status.label("instance_status"),

@@ -125,6 +125,9 @@ contacts = Table(
     Index("ix_contacts_instance_initiated", "instance_id", "initiated_at"),
     Index("ix_contacts_active", "instance_id", "channel", "state", "expires_at"),
 )
+# A contact's columns but its draft (up to 5 MiB of body), for the reads that list contacts or
+# send one and have no use for it.
+CONTACT_COLUMNS = tuple(column for column in contacts.c if column.name != "draft")
 
 messages = Table(
     "messages",
