@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, Select
+from sqlalchemy import Connection, Select
+from sqlalchemy.sql.elements import KeyedColumnElement
 
 from connectmail.errors import ServiceError
 from connectmail.store.tables import Record
@@ -76,7 +77,7 @@ def _is_kind(value: Any, kind: type) -> bool:
     return isinstance(value, int | float) and abs(value) < 1e300
 
 
-def _kind(column: Column[Any]) -> type:
+def _kind(column: KeyedColumnElement[Any]) -> type:
     kind = column.type.python_type
     return float if kind is float else int if kind is int else str
 
@@ -84,8 +85,8 @@ def _kind(column: Column[Any]) -> type:
 def page_after(
     connection: Connection,
     query: Select[Any],
-    order: Column[Any],
-    tiebreak: Column[Any],
+    order: KeyedColumnElement[Any],
+    tiebreak: KeyedColumnElement[Any],
     max_results: int,
     next_token: str | None,
     view: Callable[[Record], dict[str, Any]],

@@ -124,6 +124,7 @@ contacts = Table(
     Column("expires_at", Float, nullable=False),
     Index("ix_contacts_instance_initiated", "instance_id", "initiated_at"),
     Index("ix_contacts_active", "instance_id", "channel", "state", "expires_at"),
+    Index("ix_contacts_initial", "initial_contact_id", "initiated_at"),
 )
 # A contact's columns but its draft (up to 5 MiB of body), for the reads that list contacts or
 # send one and have no use for it.
