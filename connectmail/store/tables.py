@@ -112,7 +112,7 @@ contacts = Table(
     Column("additional_recipients", Text),
     Column("disconnect_reason", String(128)),
     # User-defined tags (TagContact), at most 6.
-    Column("tags", Text, nullable=False, default="{}"),
+    Column("tags", Text, nullable=False, default="{}", server_default="{}"),
     # The queue an external audio contact names (UpdateContact's QueueInfo).
     Column("queue_id", String(256)),
     # An unsent outbound email's draft body, {"Body", "ContentType"} as JSON

@@ -70,7 +70,7 @@ message_templates = Table(
     # The number the next version gets: versions are numbered upward and never reused.
     Column("next_version", Integer, nullable=False, default=1),
     # How many attachments the draft has: a send of a template without any reads none.
-    Column("attachment_count", Integer, nullable=False, default=0),
+    Column("attachment_count", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("modified_at", Float, nullable=False),
     Column("modified_by", String(256), nullable=False),
@@ -90,7 +90,7 @@ message_template_versions = Table(
     Column("content_sha256", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("created_by", String(256), nullable=False),
-    Column("attachment_count", Integer, nullable=False, default=0),
+    Column("attachment_count", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # One row per uploaded attachment (CreateMessageTemplateAttachment), its bytes apart in

@@ -137,3 +137,31 @@ def test_templates_made_before_0010_have_no_attachments(database_url: str) -> No
         assert (template.attachment_count, version.attachment_count) == (0, 0)
         assert "message_template_attachment_contents" in inspect(connection).get_table_names()
     engine.dispose()
+
+
+def test_the_migrations_make_the_tables_the_code_declares(database_url: str) -> None:
+    # What store/tables*.py declare and what the migrations build must not drift apart: a
+    # column, index, default or type in one only is a difference Alembic reports here.
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from connectmail.store import tables_inbound, tables_templates
+    from connectmail.store.tables import metadata
+
+    assert tables_inbound.file_contents.metadata is tables_templates.knowledge_bases.metadata
+
+    store = Store(database_url)
+    store.migrate()
+    store.close()
+    engine = create_engine(normalize_url(database_url))
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "compare_server_default": True}
+        )
+        differences = compare_metadata(context, metadata)
+    engine.dispose()
+    if engine.dialect.name == "sqlite":
+        # 0007 widened the column on PostgreSQL only: SQLite does not hold a VARCHAR to its
+        # length.
+        differences = [d for d in differences if d[0][2:4] != ("idempotency_keys", "operation")]
+    assert differences == []
