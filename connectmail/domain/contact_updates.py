@@ -53,8 +53,7 @@ def update_contact(
     """Add or update what the request gives; what it leaves out stays. Ongoing and completed
     contacts alike, as in Amazon Connect, except where a field says otherwise. `max_cc`: as
     many CC recipients as a send may have besides its destination."""
-    given = [member for member in UPDATABLE if member in params]
-    if not given:
+    if not any(member in params for member in UPDATABLE):
         raise invalid_request(
             f"UpdateContact needs at least one field to update: one of {', '.join(UPDATABLE)}."
         )
@@ -80,8 +79,8 @@ def update_contact(
     if "QueueInfo" in params:
         values["queue_id"] = params["QueueInfo"].get("Id")
     if "UserInfo" in params:
-        given = params["UserInfo"].get("UserId")
-        values["user_id"] = None if given is None else contacts.user_id_of(instance, given)
+        user = params["UserInfo"].get("UserId")
+        values["user_id"] = None if user is None else contacts.user_id_of(instance, user)
     if "CustomerEndpoint" in params:
         values["customer_endpoint"] = dumps(params["CustomerEndpoint"])
     if "SystemEndpoint" in params:
