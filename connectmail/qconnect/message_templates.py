@@ -4,6 +4,7 @@ rendering."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -244,9 +245,13 @@ class MessageTemplateHandlers(Handlers):
             template, _ = message_templates.require(c, scope(ctx), kb, params["messageTemplateId"])
             return attachments.create(c, scope(ctx), kb, template, upload, now, links)
 
-        return await self.write_once(
+        answer = await self.write_once(
             ctx, params, self._in_knowledge_base(ctx, params, create), token_member="clientToken"
         )
+        # A replay of the token answers what the first call did, but for its URL, which had
+        # five minutes to live: one signed now.
+        answer["attachment"] = links.fresh(answer["attachment"], time.time())
+        return answer
 
     @operation("DeleteMessageTemplateAttachment")
     async def delete_message_template_attachment(

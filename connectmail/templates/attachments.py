@@ -111,18 +111,25 @@ class Links:
 
     def view(self, row: Record, now: float) -> dict[str, Any]:
         """MessageTemplateAttachment, its URL fresh."""
+        return self.fresh(
+            {
+                "attachmentId": row.id,
+                "name": row.name,
+                "contentDisposition": ATTACHMENT,
+                "uploadedTime": _time(row.uploaded_at),
+            },
+            now,
+        )
+
+    def fresh(self, view: dict[str, Any], now: float) -> dict[str, Any]:
+        """The view with a URL signed now (a client token's replay keeps the rest)."""
         expires_at = int(now + URL_EXPIRY_SECONDS)
         grant = FileGrant(
-            self.account_id, row.id, GET, expires_at, ATTACHMENT, kind=TEMPLATE_ATTACHMENT
-        )
-        return {
-            "attachmentId": row.id,
-            "name": row.name,
-            "contentDisposition": ATTACHMENT,
-            "uploadedTime": _time(row.uploaded_at),
-            "url": self.urls.url(self.signer, grant, self.host),
-            "urlExpiry": _time(expires_at),
-        }
+            self.account_id, view["attachmentId"], GET, expires_at, ATTACHMENT,
+            kind=TEMPLATE_ATTACHMENT,
+        )  # fmt: skip
+        url = self.urls.url(self.signer, grant, self.host)
+        return {**view, "url": url, "urlExpiry": _time(expires_at)}
 
 
 # What listing reads: never the bytes.

@@ -214,8 +214,13 @@ def test_names_are_unique_in_the_draft(kb: KnowledgeBase) -> None:
 def test_a_client_token_makes_one_attachment(kb: KnowledgeBase) -> None:
     template_id = kb.create_template()["messageTemplateId"]
     first = kb.attach(template_id, "a.txt", b"a", clientToken="token-1")
+    time.sleep(1.1)  # URLs are signed to the second: the replay's is signed later
     again = kb.attach(template_id, "a.txt", b"a", clientToken="token-1")
     assert again["attachmentId"] == first["attachmentId"]
+    assert again["uploadedTime"] == first["uploadedTime"]
+    # The replay's URL is signed for it: the first one's five minutes may be long gone.
+    assert again["urlExpiry"] > first["urlExpiry"]
+    assert download(again["url"])[0] == b"a"
     assert names(kb.get(template_id)) == ["a.txt"]
     with pytest.raises(ClientError) as exc:
         kb.attach(template_id, "b.txt", b"b", clientToken="token-1")
