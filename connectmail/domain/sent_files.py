@@ -77,28 +77,50 @@ def _files(connection: Connection, contact: Record, message: Record) -> list[Sen
     files = _pair(contact, spec, raw, names, text_names, message.accepted_at, message.id)
     # A template's attachments are the email's own files too; the contact's uploads are
     # attached files of their own already.
-    instance_arn = contact.arn.rsplit("/contact/", 1)[0]
     for position, (entry, attachment) in enumerate(
-        zip(spec.get("attachments", ()), attachments, strict=True), start=len(files)
+        zip(spec.get("attachments", ()), attachments, strict=True), start=2
     ):
         if "template_attachment_id" in entry:
-            file_id = message.id + ATTACHMENT_INFIX + entry["template_attachment_id"]
-            files.append(
-                SentFile(
-                    file_id,
-                    arns.instance_child_arn(instance_arn, "file", file_id),
-                    contact.account_id,
-                    contact.arn,
-                    "ATTACHMENT",
-                    attachment.name,
-                    attachment.content_type,
-                    attachment.data,
-                    message.accepted_at,
-                    position,
-                    message_id=message.id,
-                )
-            )
+            files.append(_attachment_file(contact, message, entry, attachment, position))
     return files
+
+
+def _attachment_file(
+    contact: Record,
+    message: Record,
+    entry: dict[str, Any],
+    attachment: Attachment,
+    position: int,
+) -> SentFile:
+    """A template attachment of the email (`entry` of its spec) as one of its files; its
+    position counts after the message (0) and its text (1)."""
+    file_id = message.id + ATTACHMENT_INFIX + entry["template_attachment_id"]
+    instance_arn = contact.arn.rsplit("/contact/", 1)[0]
+    return SentFile(
+        file_id,
+        arns.instance_child_arn(instance_arn, "file", file_id),
+        contact.account_id,
+        contact.arn,
+        "ATTACHMENT",
+        attachment.name,
+        attachment.content_type,
+        attachment.data,
+        message.accepted_at,
+        position,
+        message_id=message.id,
+    )
+
+
+def _one_attachment(
+    connection: Connection, contact: Record, message: Record, attachment_id: str
+) -> SentFile | None:
+    """A template attachment of the email, read alone: not the whole email composed."""
+    entries = loads(message.spec).get("attachments", [])
+    for position, entry in enumerate(entries, start=2):
+        if entry.get("template_attachment_id") == attachment_id:
+            (attachment,) = attachments_of(connection, {"attachments": [entry]})
+            return _attachment_file(contact, message, entry, attachment, position)
+    return None
 
 
 def draft_files(contact: Record) -> list[SentFile]:
@@ -243,6 +265,9 @@ def find(connection: Connection, contact: Record, file_id: str) -> SentFile | No
     ).first()
     if row is None:
         return None
+    _, infix, attachment_id = file_id.partition(ATTACHMENT_INFIX)
+    if infix:
+        return _one_attachment(connection, contact, row, attachment_id)
     return next((f for f in _files(connection, contact, row) if f.id == file_id), None)
 
 
