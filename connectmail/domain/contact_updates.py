@@ -39,7 +39,7 @@ UPDATABLE = (
 )
 # Segment attributes set by the system, which UpdateContact does not change (Contact Expiry
 # excepted): a contact's subtype, the subject and delivery of its email.
-SYSTEM_PREFIXES = ("connect:", "connectmail:", "aws:")
+SYSTEM_PREFIXES = ("connect:", contacts.CONNECTMAIL_PREFIX, "aws:")
 
 
 def update_contact(

@@ -70,6 +70,17 @@ class OutboundPolicy:
     default_from: frozenset[str] = frozenset()
 
 
+def check_recipients(cc: int, policy: OutboundPolicy, where: str) -> None:
+    """The destination and `cc` CC recipients (named in `where`) within the policy's limit."""
+    if 1 + cc > policy.max_recipients:
+        raise ServiceError(
+            "ServiceQuotaExceededException",
+            f"An email can have at most {policy.max_recipients} recipients: 1 in "
+            f"DestinationEmailAddress and up to {policy.max_recipients - 1} in "
+            f"{where}; this one has {1 + cc}.",
+        )
+
+
 def prepare(params: dict[str, Any], policy: OutboundPolicy) -> OutboundRequest:
     """Check what can be checked without the database; RAW content is final here."""
     to = _mailbox(params["DestinationEmailAddress"], "DestinationEmailAddress")
@@ -79,13 +90,7 @@ def prepare(params: dict[str, Any], policy: OutboundPolicy) -> OutboundRequest:
             (params.get("AdditionalRecipients") or {}).get("CcEmailAddresses", [])
         )
     )
-    if 1 + len(cc) > policy.max_recipients:
-        raise ServiceError(
-            "ServiceQuotaExceededException",
-            f"An email can have at most {policy.max_recipients} recipients: 1 in "
-            f"DestinationEmailAddress and up to {policy.max_recipients - 1} in "
-            f"CcEmailAddresses; this one has {1 + len(cc)}.",
-        )
+    check_recipients(len(cc), policy, "CcEmailAddresses")
     sender = None
     if params.get("FromEmailAddress"):
         sender = _mailbox(params["FromEmailAddress"], "FromEmailAddress")
@@ -135,13 +140,7 @@ def with_drafted_cc(
     drafted = (loads(contact.additional_recipients) or {}).get("CcList", [])
     if not drafted:
         return request
-    if 1 + len(drafted) > policy.max_recipients:
-        raise ServiceError(
-            "ServiceQuotaExceededException",
-            f"An email can have at most {policy.max_recipients} recipients: 1 in "
-            f"DestinationEmailAddress and the {len(drafted)} CC recipients contact "
-            f"{contact.id} was given.",
-        )
+    check_recipients(len(drafted), policy, f"the CC recipients contact {contact.id} was given")
     cc = tuple(Mailbox(r["Address"], r.get("DisplayName")) for r in drafted)
     return replace(request, cc=cc)
 
