@@ -206,6 +206,23 @@ def test_policy_matrix(shared_server: ServerProcess, tmp_path: Path, policy: str
 ALLOW_ALL = {"Effect": "Allow", "Action": "*", "Resource": "*"}
 
 
+def denied_on_contact(
+    server: ServerProcess, tmp_path: Path, outpost: Outpost, contact: str, action: Any
+) -> Any:
+    """A client whose key may do anything but `action` (a name, a pattern or a list) on one
+    contact."""
+    scope = instance_scope(server, outpost)
+    deny = {"Effect": "Deny", "Action": action, "Resource": f"{scope}/contact/{contact}"}
+    return make_key(server, tmp_path, ALLOW_ALL, deny)
+
+
+def assert_denied(calls: list[Callable[[], Any]]) -> None:
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert code(exc) == "AccessDeniedException"
+
+
 @pytest.mark.parametrize(
     ("document", "named"),
     [
@@ -523,26 +540,16 @@ def test_a_key_denied_one_contacts_attributes_cannot_change_them(
 ) -> None:
     outpost = make_outpost(shared_server.client())
     contact = outpost.contact(Attributes={"kept": "yes"})
-    scope = instance_scope(shared_server, outpost)
-    client = make_key(
-        shared_server,
-        tmp_path,
-        ALLOW_ALL,
-        {
-            "Effect": "Deny",
-            "Action": "connect:*ContactAttributes",
-            "Resource": f"{scope}/contact/{contact}",
-        },
+    client = denied_on_contact(
+        shared_server, tmp_path, outpost, contact, "connect:*ContactAttributes"
     )
     ids = {"InstanceId": outpost.instance_id, "InitialContactId": contact}
-    calls: list[Callable[[], Any]] = [
-        lambda: client.get_contact_attributes(**ids),
-        lambda: client.update_contact_attributes(**ids, Attributes={"kept": "no"}),
-    ]
-    for call in calls:
-        with pytest.raises(ClientError) as exc:
-            call()
-        assert code(exc) == "AccessDeniedException"
+    assert_denied(
+        [
+            lambda: client.get_contact_attributes(**ids),
+            lambda: client.update_contact_attributes(**ids, Attributes={"kept": "no"}),
+        ]
+    )
     assert outpost.client.get_contact_attributes(**ids)["Attributes"] == {"kept": "yes"}
     # Another contact's are the key's to change.
     other = {"InstanceId": outpost.instance_id, "InitialContactId": outpost.contact()}
@@ -623,34 +630,20 @@ def test_a_key_denied_changing_one_contact_cannot_change_it(
 ) -> None:
     outpost = make_outpost(shared_server.client())
     contact = outpost.contact(Name="kept")
-    scope = instance_scope(shared_server, outpost)
-    client = make_key(
-        shared_server,
-        tmp_path,
-        ALLOW_ALL,
-        {
-            "Effect": "Deny",
-            "Action": [
-                "connect:UpdateContact",
-                "connect:TagContact",
-                "connect:UntagContact",
-                "connect:UpdateOutboundEmailContactMessage",
-            ],
-            "Resource": f"{scope}/contact/{contact}",
-        },
+    actions = ["UpdateContact", "TagContact", "UntagContact", "UpdateOutboundEmailContactMessage"]
+    client = denied_on_contact(
+        shared_server, tmp_path, outpost, contact, [f"connect:{a}" for a in actions]
     )
     ids = {"InstanceId": outpost.instance_id, "ContactId": contact}
     draft = {"MessageSourceType": "RAW", "RawMessage": {"Body": "x", "ContentType": "text/plain"}}
-    calls: list[Callable[[], Any]] = [
-        lambda: client.update_contact(**ids, Name="changed"),
-        lambda: client.tag_contact(**ids, Tags={"team": "x"}),
-        lambda: client.untag_contact(**ids, TagKeys=["team"]),
-        lambda: client.update_outbound_email_contact_message(**ids, EmailMessage=draft),
-    ]
-    for call in calls:
-        with pytest.raises(ClientError) as exc:
-            call()
-        assert code(exc) == "AccessDeniedException"
+    assert_denied(
+        [
+            lambda: client.update_contact(**ids, Name="changed"),
+            lambda: client.tag_contact(**ids, Tags={"team": "x"}),
+            lambda: client.untag_contact(**ids, TagKeys=["team"]),
+            lambda: client.update_outbound_email_contact_message(**ids, EmailMessage=draft),
+        ]
+    )
     described = outpost.describe(contact)
     assert described["Name"] == "kept" and "Tags" not in described
     other = {"InstanceId": outpost.instance_id, "ContactId": outpost.contact()}
